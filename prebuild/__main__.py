@@ -1,0 +1,3 @@
+from prebuild.cli import main
+
+main()
