@@ -6,10 +6,21 @@ located like any other key) with one method, `images`, that turns it into ImageS
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 from typing import Protocol
 
+from pydantic import BaseModel
+
 from prebuild.model import ImageSpec
+
+# kind -> (module, class) of the built-in source models, imported on first use so the config
+# loader works (reporting an unknown kind) while a source module is missing or being written.
+_BUILTIN_KINDS: dict[str, tuple[str, str]] = {
+    "envfiles": ("prebuild.sources.envfiles", "EnvFilesSource"),
+}
+
+SOURCE_KINDS: dict[str, type[BaseModel]] = {}
 
 
 class SourceDefaults(Protocol):
@@ -25,3 +36,20 @@ class Source(Protocol):
         """ImageSpecs for this source; `defaults` carries the project-wide image defaults
         (cache, tags, labels, refresh, platforms) to start from (use dataclasses.replace)."""
         ...
+
+
+def source_kinds() -> dict[str, type[BaseModel]]:
+    """SOURCE_KINDS with every importable built-in kind loaded (a missing module is skipped)."""
+    for kind, (module_name, class_name) in _BUILTIN_KINDS.items():
+        if kind in SOURCE_KINDS:
+            continue
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as error:
+            if error.name != module_name:
+                raise
+            continue
+        model = getattr(module, class_name, None)
+        if model is not None:
+            SOURCE_KINDS[kind] = model
+    return SOURCE_KINDS

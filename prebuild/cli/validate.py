@@ -1,0 +1,44 @@
+"""`prebuild validate`: load the config and list its images; exit 2 with every located error."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from prebuild.cli.options import config_option
+from prebuild.config import load_project
+from prebuild.model import ImageSpec, Project
+
+
+@click.command("validate")
+@config_option
+def validate(config: Path | None) -> None:
+    """Check the config (schema, dependencies, Dockerfiles) without building anything."""
+    project = load_project(config)
+    for line in summary(project, Path.cwd()):
+        click.echo(line)
+
+
+def summary(project: Project, cwd: Path) -> list[str]:
+    """`ok: N images from FILE`, then one aligned `name  dockerfile  platforms` line per image."""
+    lines = [f"ok: {len(project.images)} images from {_shown(project.config_file, cwd)}"]
+    rows = [(spec.name, _dockerfile(spec), ",".join(spec.platforms)) for spec in project.images]
+    name_width = max((len(row[0]) for row in rows), default=0)
+    file_width = max((len(row[1]) for row in rows), default=0)
+    lines += [f"{n:<{name_width}}  {f:<{file_width}}  {p}" for n, f, p in rows]
+    return lines
+
+
+def _dockerfile(spec: ImageSpec) -> str:
+    try:
+        return spec.dockerfile.relative_to(spec.repo_root).as_posix()
+    except ValueError:
+        return str(spec.dockerfile)
+
+
+def _shown(path: Path, cwd: Path) -> str:
+    try:
+        return str(path.relative_to(cwd.resolve()))
+    except ValueError:
+        return str(path)
