@@ -1,0 +1,1 @@
+"""BuildKit cache storage prebuild manages itself: S3 sync, layout conversion, gc."""
