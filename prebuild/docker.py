@@ -17,6 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from python_on_whales import DockerClient
+from python_on_whales.client_config import ClientNotFoundError
 from python_on_whales.exceptions import DockerException
 
 from prebuild import progress as progress_mod
@@ -167,6 +168,8 @@ def native_platform(builder: str | None) -> str:
         nodes = client().buildx.inspect(builder).nodes
     except DockerException as error:
         raise _fail("docker buildx inspect", error) from error
+    except ClientNotFoundError as error:
+        raise DockerError("the docker client was not found on PATH") from error
     for node in nodes:
         if node.platforms:
             return str(node.platforms[0])

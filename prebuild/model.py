@@ -82,7 +82,9 @@ class Settings:
     jobs: int = 1
     keep: int = 5  # gc: newest key tags kept per image
     max_age_seconds: int | None = None  # gc: tags younger than this are kept
-    grace_seconds: int = 6 * 3600  # gc: unreferenced S3 blobs younger than this are kept
+    # gc: unreferenced S3 blobs younger than this are kept. Longer than s3-sync's touch_refresh
+    # (24h) plus the longest build, so a blob an in-flight export reuses is never collected.
+    grace_seconds: int = 48 * 3600
     gc_after_build: bool = False
 
 

@@ -9,7 +9,10 @@ import click
 from prebuild import __version__
 from prebuild.errors import PrebuildError
 
-CONFIG_OPTION_HELP = "Config file (default: ./prebuild.toml or [tool.prebuild] in pyproject.toml). Env: PREBUILD_CONFIG."
+CONFIG_OPTION_HELP = (
+    "Config file (default: ./prebuild.toml or [tool.prebuild] in pyproject.toml). "
+    "Env: PREBUILD_CONFIG."
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -1,0 +1,90 @@
+"""`prebuild build`: the nightly job and the manual rebuild."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from prebuild import platforms, report, trust
+from prebuild.build import BuildOptions, run
+from prebuild.cache.backends import check_builder
+from prebuild.cli.options import config_option
+from prebuild.config import load_project
+from prebuild.display import make_display
+from prebuild.docker import builder_driver
+from prebuild.plan import make_plan
+
+
+@click.command("build")
+@click.argument("names", nargs=-1)
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Parallel builds (default: config `jobs`, else 1).",
+)
+@click.option("--force", is_flag=True, help="Rebuild even images present in the registry.")
+@click.option("--dry-run", is_flag=True, help="Plan and print what would be built; build nothing.")
+@click.option(
+    "--builder",
+    default=None,
+    envvar="PREBUILD_BUILDER",
+    help="buildx builder to use. Env: PREBUILD_BUILDER.",
+)
+@click.option(
+    "--report",
+    "report_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write a JSON report here.",
+)
+@click.option(
+    "--summary",
+    "summary_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Append a Markdown summary here (e.g. $GITHUB_STEP_SUMMARY).",
+)
+@click.option(
+    "--allow-untrusted",
+    is_flag=True,
+    help="Push even when the CI context looks like a pull request.",
+)
+@click.option(
+    "--live/--plain", "live", default=None, help="Progress display (default: live table on a TTY)."
+)
+@config_option
+def build(
+    names: tuple[str, ...],
+    jobs: int | None,
+    force: bool,
+    dry_run: bool,
+    builder: str | None,
+    report_file: Path | None,
+    summary_file: Path | None,
+    allow_untrusted: bool,
+    live: bool | None,
+    config: Path | None,
+) -> None:
+    """Build and push every image (or NAMES) whose key is not in the registry yet."""
+    project = load_project(config)
+    builder = builder or project.settings.builder
+    if not dry_run:
+        trust.require_trusted(allow_untrusted=allow_untrusted)
+        driver = builder_driver(builder)
+        for spec in project.images:
+            check_builder(spec.cache, driver)
+    plan = make_plan(project, names, native_platform=lambda: platforms.native(builder))
+    options = BuildOptions(
+        jobs=jobs or project.settings.jobs, force=force, dry_run=dry_run, builder=builder
+    )
+    display = make_display(live=live)
+    try:
+        results = run(project, plan, names, options, display)
+    finally:
+        display.close()
+    report.write(results, report=report_file, summary=summary_file)
+    for result in results:
+        detail = result.ref if result.status in ("built", "skipped", "planned") else result.reason
+        click.echo(f"{result.name}\t{result.status}\t{detail}")
+    raise SystemExit(report.exit_code(results))

@@ -1,0 +1,78 @@
+"""`prebuild pull`: the runner's pre-pull hook."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from prebuild import pull_output
+from prebuild.cli.options import config_option
+from prebuild.config import load_project
+from prebuild.errors import UsageError
+from prebuild.pull import pull_one
+
+
+@click.command("pull")
+@click.argument("names", nargs=-1, required=True)
+@click.option(
+    "--tag-as",
+    "tag_as",
+    default=None,
+    help="Local name to tag the image as (default: NAME). One NAME only.",
+)
+@click.option(
+    "--fallback",
+    type=click.Choice(["build", "cache-args", "fail"]),
+    default="build",
+    show_default=True,
+    envvar="PREBUILD_PULL_FALLBACK",
+    help="When the exact image is missing: build read-only from the cache, print cache args, "
+    "or fail. Env: PREBUILD_PULL_FALLBACK.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "shell", "github", "json"]),
+    default="text",
+    show_default=True,
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=1),
+    default=120.0,
+    show_default=True,
+    envvar="PREBUILD_PULL_TIMEOUT",
+    help="Seconds for registry retries before falling back. Env: PREBUILD_PULL_TIMEOUT.",
+)
+@click.option(
+    "--builder",
+    default=None,
+    envvar="PREBUILD_BUILDER",
+    help="buildx builder for the fallback build. Env: PREBUILD_BUILDER.",
+)
+@config_option
+def pull(
+    names: tuple[str, ...],
+    tag_as: str | None,
+    fallback: str,
+    fmt: str,
+    timeout: float,
+    builder: str | None,
+    config: Path | None,
+) -> None:
+    """Pull each image by its content key; fall back to a read-only cached build. Never writes."""
+    if tag_as and len(names) > 1:
+        raise UsageError("--tag-as takes one image name")
+    project = load_project(config)
+    builder = builder or project.settings.builder
+    results = [
+        pull_one(
+            project, name, local_name=tag_as, fallback=fallback, timeout=timeout, builder=builder
+        )  # type: ignore[arg-type]
+        for name in names
+    ]
+    for line in pull_output.emit(results, fmt, os.environ):
+        click.echo(line)
+    raise SystemExit(1 if any(r.outcome == "failed" for r in results) else 0)
