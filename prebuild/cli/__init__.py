@@ -1,7 +1,12 @@
-"""Command-line entry point: a click group whose commands are thin wrappers over the core."""
+"""Command-line entry point: a click group whose commands are thin wrappers over the core.
+
+Commands are imported only when invoked: the runner hook (`prebuild pull`) sits on every CI
+job's critical path, so it must not pay for importing the build, gc or S3 machinery.
+"""
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import click
@@ -14,23 +19,42 @@ CONFIG_OPTION_HELP = (
     "Env: PREBUILD_CONFIG."
 )
 
+COMMANDS = {
+    "validate": "prebuild.cli.validate:validate",
+    "plan": "prebuild.cli.plan:plan",
+    "explain": "prebuild.cli.explain:explain",
+    "build": "prebuild.cli.build:build",
+    "pull": "prebuild.cli.pull:pull",
+    "gc": "prebuild.cli.gc:gc",
+}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module, _, attr = target.partition(":")
+        command = getattr(importlib.import_module(module), attr)
+        assert isinstance(command, click.Command)
+        return command
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="prebuild")
 def cli() -> None:
     """Prebuild CI container images once, keyed by their content, and serve them to CI runners."""
 
 
 def _register() -> None:
-    from prebuild.cli import commands
-
-    for command in commands.ALL:
-        cli.add_command(command)
+    """Kept for callers that want every command loaded (tests); the group is lazy anyway."""
 
 
 def main() -> None:
     """Run the CLI; user-facing errors print one located message and exit with their code."""
-    _register()
     try:
         cli.main(standalone_mode=False)
     except PrebuildError as error:

@@ -1,14 +1,13 @@
-"""The list of CLI commands; each lives in its own module."""
+"""Every CLI command, loaded (for tests and docs); the CLI itself loads them lazily."""
 
 from __future__ import annotations
 
 import click
 
-from prebuild.cli.build import build
-from prebuild.cli.explain import explain
-from prebuild.cli.gc import gc
-from prebuild.cli.plan import plan
-from prebuild.cli.pull import pull
-from prebuild.cli.validate import validate
+from prebuild.cli import COMMANDS, LazyGroup, cli
 
-ALL: list[click.Command] = [validate, plan, explain, build, pull, gc]
+ALL: list[click.Command] = [
+    command
+    for name in COMMANDS
+    if (command := LazyGroup.get_command(cli, click.Context(cli), name)) is not None  # type: ignore[arg-type]
+]
