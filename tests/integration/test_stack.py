@@ -3,7 +3,6 @@ blobs in the bucket, and down/up leaves nothing behind."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 
@@ -111,29 +110,53 @@ def test_s3_backed_registry_stores_pushed_blobs_in_the_bucket(
         assert any(k.endswith(f"/blobs/sha256/{hexdigest[:2]}/{hexdigest}/data") for k in keys)
 
 
-def _stack_processes(stack: Stack) -> list[str]:
-    """Live (non-zombie) processes that belong to the stack: run from its private prefix or
-    virtualenv, or serving its state dir or registry config."""
-    markers = (stack.env["PREBUILD_STACK_DATA"], str(STACK.parent / ".cache"), "config-s3.yml")
-    found = []
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")
+
+
+def _stack_processes(stack: Stack) -> set[int]:
+    """Live processes of THIS stack instance (other instances may share the machine): those
+    its pidfiles name, those whose command line names its state or run directory, and their
+    descendants (containerd shims)."""
+    state = stack.env["PREBUILD_STACK_DATA"]
+    run_dir = str(Path(stack.env["DOCKER_HOST"].removeprefix("unix://")).parent)
+    found = set()
+    for pidfile in Path(state, "pids").glob("*.pid"):
+        pid = int(pidfile.read_text().split()[0])
+        if _alive(pid):
+            found.add(pid)
+    parents: dict[int, int] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
             cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            exe = os.readlink(entry / "exe")
-        except OSError:
+            parents[int(entry.name)] = int(
+                (entry / "stat").read_text().rsplit(")", 1)[1].split()[1]
+            )
+        except (OSError, ValueError):
             continue
-        if state not in ("Z", "X") and any(m in cmdline or m in exe for m in markers):
-            found.append(f"{entry.name}: {cmdline.strip()}")
+        if (state in cmdline or run_dir in cmdline) and _alive(int(entry.name)):
+            found.add(int(entry.name))
+    grew = True
+    while grew:
+        children = {pid for pid, parent in parents.items() if parent in found and _alive(pid)}
+        grew = not children <= found
+        found |= children
     return found
 
 
 def test_down_then_up_leaves_no_stray_processes(stack: Stack) -> None:
+    before = _stack_processes(stack)
+    assert len(before) >= 5  # dockerd, containerd, 2 registries, moto
     down = subprocess.run([str(STACK), "down"], capture_output=True, text=True)
     assert down.returncode == 0, down.stderr
-    assert _stack_processes(stack) == []
+    assert {pid for pid in before if _alive(pid)} == set()
+    assert _stack_processes(stack) == set()
     status = subprocess.run([str(STACK), "status"], capture_output=True, text=True)
     assert status.returncode == 3 and "running" not in status.stdout
 
