@@ -30,11 +30,16 @@ def untrusted_reason(env: Mapping[str, str] | None = None) -> str | None:
     return None
 
 
-def require_trusted(*, allow_untrusted: bool, env: Mapping[str, str] | None = None) -> None:
+def require_trusted(
+    *,
+    allow_untrusted: bool,
+    env: Mapping[str, str] | None = None,
+    action: str = "push images or export cache",
+) -> None:
     reason = untrusted_reason(env)
     if reason and not allow_untrusted:
         raise UsageError(
-            f"refusing to push images or export cache from an untrusted run ({reason})",
+            f"refusing to {action} from an untrusted run ({reason})",
             hint="runners should use `prebuild pull` (read-only); pass --allow-untrusted only "
             "if this pipeline cannot run code from outside contributors",
         )

@@ -15,6 +15,7 @@ from typing import Any
 
 import click
 
+from prebuild import trust
 from prebuild.cli.options import config_option
 from prebuild.config import load_project
 from prebuild.durations import format_duration, parse_duration
@@ -85,6 +86,11 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> 
     is_flag=True,
     help="Also give each S3 cache bucket a rule aborting incomplete uploads after 1 day.",
 )
+@click.option(
+    "--allow-untrusted",
+    is_flag=True,
+    help="Delete even when the CI context looks like a pull request.",
+)
 @config_option
 def gc(
     names: tuple[str, ...],
@@ -95,6 +101,7 @@ def gc(
     as_json: bool,
     after_build: bool,
     setup_lifecycle: bool,
+    allow_untrusted: bool,
     config: Path | None,
 ) -> None:
     """Delete old key tags from the registry and unreferenced blobs from S3 caches.
@@ -110,6 +117,10 @@ def gc(
             click.echo(json.dumps({"dry_run": True, "registry": [], "s3": []}))
         return
     apply = apply or after_build
+    if apply or setup_lifecycle:
+        trust.require_trusted(
+            allow_untrusted=allow_untrusted, action="delete registry tags or cache"
+        )
     specs = select(project, names)
     client = make_client(project)
     registry: list[_Image] = []

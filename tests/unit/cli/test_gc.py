@@ -267,3 +267,18 @@ def test_human_bytes() -> None:
         "1.2 MB",
         "5.0 TB",
     ]
+
+
+def test_apply_refuses_in_a_pull_request(tmp_path, monkeypatch, capsys) -> None:
+    from prebuild.cli import main
+
+    (tmp_path / "prebuild.toml").write_text('registry = "127.0.0.1:9/ci"\n')
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("GITHUB_EVENT_NAME", "pull_request")
+    monkeypatch.setattr("sys.argv", ["prebuild", "gc", "--apply"])
+    with pytest.raises(SystemExit) as exited:
+        main()
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert "refusing to delete registry tags or cache from an untrusted run" in err
+    assert "GitHub Actions event 'pull_request'" in err
