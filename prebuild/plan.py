@@ -241,6 +241,8 @@ def _key(plan: ImagePlan, plans, resolved, *, offline: bool) -> None:
     for declared in plan.spec.depends_on:
         if declared not in {e.sibling for e in plan.analysis.externals} and declared in plans:
             sibling = plans[declared]
+            if sibling.key is None:
+                problems.append(f"sibling {declared}: {sibling.reason}")
             bases.append(BaseInput(ref=declared, sibling=declared, sibling_key=sibling.key))
     analysis = plan.analysis
     plan.material = KeyMaterial(
@@ -254,10 +256,7 @@ def _key(plan: ImagePlan, plans, resolved, *, offline: bool) -> None:
         inputs=analysis.inputs,
         bases=tuple(bases),
         extra_inputs=analysis.extra_inputs,
-        provisional=offline
-        or any(
-            p.provisional for p in (plans[d].material for d in plan.depends_on if d in plans) if p
-        ),
+        provisional=offline,  # offline: every base is keyed by its reference string
         notes=analysis.notes,
     )
     if problems:
