@@ -17,11 +17,9 @@ from pathlib import Path
 
 from stacklib.procs import StackError
 
-SYSTEM_PACKAGES = {
-    "runc": "runc",
-    "docker-registry": "docker-registry",
-    "busybox": "busybox-static",
-}
+# Debian 12 packages the stack runs (docker.io's own dependencies included: iptables).
+# busybox-static, not busybox: the seeded base image copies the binary into a bare rootfs.
+SYSTEM_PACKAGES = ("runc", "docker-registry", "busybox-static", "iptables")
 ENGINE_PACKAGES = ("docker.io", "containerd", "docker-buildx", "docker-cli")
 ENGINE_SUITE = "trixie"
 KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
@@ -52,9 +50,16 @@ def _run(argv: list[str], what: str) -> str:
     return proc.stdout
 
 
+def _installed(package: str) -> bool:
+    proc = subprocess.run(
+        ["dpkg-query", "-W", "-f=${Status}", package], capture_output=True, text=True
+    )
+    return proc.returncode == 0 and proc.stdout.strip() == "install ok installed"
+
+
 def ensure_system_packages(say) -> None:
     """apt-get install Debian 12's runc, docker-registry and busybox-static when missing."""
-    missing = [pkg for exe, pkg in SYSTEM_PACKAGES.items() if shutil.which(exe) is None]
+    missing = [pkg for pkg in SYSTEM_PACKAGES if not _installed(pkg)]
     if not missing:
         return
     say(f"installing {' '.join(missing)} with apt-get")
