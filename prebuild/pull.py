@@ -3,24 +3,26 @@
 The key is computed from the checkout exactly as `plan` does. When `REGISTRY/NAME:TAG` exists
 it is pulled and tagged as the name the CI scripts expect. When it does not (a pull request
 changed an input) or the registry cannot be reached in time, the fallback runs: a read-only
-build from the registry cache (never `--cache-to`, never a push), or cache arguments for the
-CI's own build command. A hook never fails a job that could still build.
+build from the registry cache (never `--cache-to`, never a push; siblings it builds FROM that
+cannot be pulled either are built locally first), or cache arguments for the CI's own build
+command. A hook never fails a job that could still build.
 """
 
 from __future__ import annotations
 
 import shlex
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from prebuild import docker, platforms
+from prebuild import docker, graph, platforms
 from prebuild.cache import backends
 from prebuild.docker import BuildRequest
 from prebuild.errors import DockerError, PrebuildError
 from prebuild.model import Project
-from prebuild.plan import ImagePlan, make_client, make_plan
+from prebuild.plan import ImagePlan, Plan, make_client, make_plan
 
 Fallback = Literal["build", "cache-args", "fail"]
 Outcome = Literal["pulled", "built", "cache-args", "failed"]
@@ -99,22 +101,61 @@ def pull_one(
     else:
         result.reason = image.reason or image.status
     if result.outcome != "pulled":
-        _fallback(image, result, fallback, entries, builder)
+        _fallback(plan, image, result, fallback, entries, builder)
     result.seconds = round(time.monotonic() - started, 2)
     return result
 
 
-def _fallback(image: ImagePlan, result: PullResult, fallback: Fallback, entries, builder) -> None:
+def _fallback(
+    plan: Plan, image: ImagePlan, result: PullResult, fallback: Fallback, entries, builder
+) -> None:
     if fallback == "fail":
         result.outcome = "failed"
         return
     if fallback == "cache-args":
         result.outcome = "cache-args"
         return
+    notes, step = [result.reason], "fallback build"
+    try:
+        for sibling in missing_siblings(plan, image.name):
+            step = f"sibling {sibling.name}"
+            hits = _build_local(sibling, sibling.ref or "", cache_from_entries(sibling), builder)
+            notes.append(f"built {step} locally ({hits})")
+        step = "fallback build"
+        hits = _build_local(image, result.local_name, entries, builder)
+    except PrebuildError as error:
+        result.outcome = "failed"
+        result.reason = "; ".join([*notes, f"{step} failed: {_why(error)}"]).lstrip("; ")
+        return
+    result.outcome = "built"
+    result.reason = "; ".join([*notes, f"built from the Dockerfile ({hits})"]).lstrip("; ")
+
+
+def missing_siblings(plan: Plan, name: str) -> list[ImagePlan]:
+    """Siblings `name` builds FROM (transitively), dependencies first, that the runner cannot
+    pull: their key tag is absent (a pull request changed `base` too) or the registry is down.
+    The fallback build is pinned to `REGISTRY/base:KEY`, so without them it cannot start."""
+    deps = plan.dependency_map()
+    needed = graph.closure([name], deps) - {name}
+    by_name = plan.by_name()
+    return [
+        by_name[n]
+        for n in graph.order(deps)
+        if n in needed and by_name[n].ref and by_name[n].status not in ("present", "stale")
+    ]
+
+
+def _build_local(image: ImagePlan, tag: str, entries, builder: str | None) -> str:
+    """Build read-only into the local engine as `tag`; returns the cache hits as text.
+
+    A sibling is tagged with its own key ref, which is exactly what its dependents' pins
+    (`--build-context base=docker-image://REGISTRY/base:KEY`) name: the docker driver resolves
+    them from the local image store. Nothing is pushed, so the registry never has that tag.
+    """
     request = BuildRequest(
         context=image.spec.context,
         dockerfile=image.spec.dockerfile,
-        tags=(result.local_name,),
+        tags=(tag,),
         target=image.spec.target,
         build_args=image.spec.build_args,
         build_contexts=image.pins,
@@ -126,22 +167,29 @@ def _fallback(image: ImagePlan, result: PullResult, fallback: Fallback, entries,
         load=True,
         builder=builder,
     )
-    try:
-        with backends.session(
-            image.spec.cache, registry=image.registry, name=image.name, write=False
-        ) as cache:
-            if image.spec.cache.backend == "s3-sync":
-                request = _with_cache(request, cache.cache_from)
-            docker.build(request)
-        result.outcome = "built"
-        result.reason = (
-            f"{result.reason}; built from the Dockerfile with the registry cache".lstrip("; ")
-        )
-    except PrebuildError as error:
-        result.outcome = "failed"
-        result.reason = (
-            f"{result.reason}; fallback build failed: {error.message.splitlines()[0]}".lstrip("; ")
-        )
+    with backends.session(
+        image.spec.cache, registry=image.registry, name=image.name, write=False
+    ) as cache:
+        if image.spec.cache.backend == "s3-sync":
+            request = _with_cache(request, cache.cache_from)
+        built = docker.build(request, on_line=_log)
+    return f"cache {built.progress.cached}/{built.progress.total} steps"
+
+
+def _why(error: PrebuildError) -> str:
+    """One line saying what failed. A build that fails before any step (a base that cannot be
+    resolved) starts with just `docker buildx build failed (exit 1)`; buildx's own
+    `ERROR: failed to solve: ...` line further down says why."""
+    lines = error.message.splitlines()
+    solve = [x.strip() for x in lines if x.strip().startswith("ERROR: failed to solve")]
+    return f"{lines[0]}: {solve[-1]}" if solve and ": " not in lines[0] else lines[0]
+
+
+def _log(line: str) -> None:
+    """The fallback build's progress goes to stderr: it is the slow path of a runner's job, so
+    its log must show which steps ran and which the cache saved, while stdout stays reserved
+    for the `--format` output a hook evals or parses."""
+    print(line, file=sys.stderr, flush=True)
 
 
 def _with_cache(request: BuildRequest, extra: list[dict[str, str]]) -> BuildRequest:
