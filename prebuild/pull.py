@@ -79,7 +79,7 @@ def pull_one(
     *,
     local_name: str | None = None,
     fallback: Fallback = "build",
-    timeout: float = 120.0,
+    timeout: float = 30.0,
     builder: str | None = None,
 ) -> PullResult:
     started = time.monotonic()

@@ -41,7 +41,7 @@ from prebuild.pull import pull_one
 @click.option(
     "--timeout",
     type=click.FloatRange(min=1),
-    default=120.0,
+    default=30.0,
     show_default=True,
     envvar="PREBUILD_PULL_TIMEOUT",
     help="Seconds for registry retries before falling back. Env: PREBUILD_PULL_TIMEOUT.",
