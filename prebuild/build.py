@@ -38,11 +38,11 @@ class BuildOptions:
 
 
 def needs_build(plan: ImagePlan, *, force: bool) -> bool:
-    return (
-        force
-        or plan.status in ("missing", "stale")
-        or (plan.status == "unknown" and plan.key is not None)
-    )
+    """An image without a key is never built: its tag would be empty and its moving tags would
+    point at an image nobody can name."""
+    if plan.key is None:
+        return False
+    return force or plan.status in ("missing", "stale", "unknown")
 
 
 def selection(plan: Plan, names: Sequence[str], *, force: bool) -> list[str]:

@@ -99,6 +99,7 @@ def select(project: Project, names: Sequence[str]) -> list[ImageSpec]:
     """The named images (all when none), with a did-you-mean error for unknown names."""
     if not names:
         return list(project.images)
+    names = list(dict.fromkeys(names))  # `build app app` plans and reports app once
     known = {spec.name: spec for spec in project.images}
     unknown = [n for n in names if n not in known]
     if unknown:

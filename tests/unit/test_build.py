@@ -325,11 +325,6 @@ def test_s3_backend_needs_a_builder_that_exports_s3(fake, tmp_path):
     check_builder(sync.image("base").cache, "docker")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="--force selects images without a key (needs_build returns True on force before "
-    "looking at plan.key): they are built with an empty key tag ('') and push :latest",
-)
 def test_force_never_builds_an_unkeyed_image(fake, recorder, tmp_path):
     project, plan = planned_repo(tmp_path, fake)  # no busybox in the registry: nothing has a key
     results = run(project, plan, [], BuildOptions(force=True, jobs=1), Display())

@@ -255,11 +255,6 @@ def test_select_names_and_did_you_mean(fake, tmp_path):
     assert fake.log == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="make_plan repeats an image named twice (plan app app lists app twice, build "
-    "reports it twice): select() does not de-duplicate names",
-)
 def test_an_image_named_twice_is_planned_once(fake, tmp_path):
     project = write_repo(tmp_path, fake.host)
     assert [s.name for s in select(project, ["app", "app"])] == ["app"]
