@@ -23,9 +23,13 @@ from prebuild.registry import RegistryClient
 
 WORKERS = 8
 _KEY_TAG = re.compile(rf"[0-9a-f]{{{TAG_LENGTH}}}")
+# --delete-untagged matters: every cache export re-points `buildcache` and leaves the previous
+# cache manifest untagged, and a plain garbage-collect keeps every manifest's blobs, so the
+# registry would grow by one full cache per night (checked on distribution 2.8).
 STORAGE_NOTE = (
     "deleting manifests frees no storage until the registry's own garbage collection runs "
-    "(e.g. `registry garbage-collect`)"
+    "(distribution: `registry garbage-collect --delete-untagged CONFIG`, registry stopped or "
+    "read-only; without --delete-untagged it also keeps every old buildcache manifest)"
 )
 
 

@@ -13,7 +13,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from prebuild.errors import ConfigError, PrebuildError
+from prebuild.durations import parse_duration
+from prebuild.errors import ConfigError
 from prebuild.model import CacheSettings, S3Settings
 
 Entry = dict[str, str]
@@ -68,6 +69,15 @@ def s3_attributes(s3: S3Settings, name: str) -> Entry:
     return entry
 
 
+def go_duration(text: str) -> str:
+    """A config duration ("2d", "1d12h") as Go's time.ParseDuration reads it ("172800s").
+
+    BuildKit parses touch_refresh with ParseDuration, which has no "d"/"w" units, and silently
+    falls back to 24h on anything it cannot read: passing "2d" through would be ignored.
+    """
+    return f"{parse_duration(text)}s"
+
+
 def s3_entries(
     settings: CacheSettings, *, name: str, write: bool
 ) -> tuple[list[Entry], Entry | None]:
@@ -80,7 +90,7 @@ def s3_entries(
         return [base], None
     to = {**base, "mode": settings.mode, "ignore-error": _flag(settings.ignore_error)}
     if settings.s3.touch_refresh:
-        to["touch_refresh"] = settings.s3.touch_refresh
+        to["touch_refresh"] = go_duration(settings.s3.touch_refresh)
     if settings.s3.upload_parallelism:
         to["upload_parallelism"] = str(settings.s3.upload_parallelism)
     return [base], to
@@ -90,14 +100,19 @@ NATIVE_S3_DRIVERS = ("docker-container", "remote", "kubernetes")
 
 
 def check_builder(settings: CacheSettings, driver: str) -> None:
-    """Fail before any work when the builder cannot use the configured cache."""
+    """Fail before any work when the builder cannot use the configured cache.
+
+    A ConfigError (exit 2, "nothing is built, pushed or deleted"): the configuration asks for
+    something this builder cannot do, no retry will help.
+    """
     if settings.backend == "s3" and driver not in NATIVE_S3_DRIVERS:
-        raise PrebuildError(
+        raise ConfigError(
             f"cache backend 's3' needs a BuildKit builder that can export type=s3, but the "
             f"builder's driver is '{driver}' (the default docker driver has no s3 cache exporter)",
             hint="either point prebuild at a docker-container/remote/kubernetes builder "
             "(`docker buildx create --driver docker-container --name ci` then `--builder ci`), "
             'or set `backend = "s3-sync"`, which works with the docker driver',
+            key="cache.backend",
         )
 
 

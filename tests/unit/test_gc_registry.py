@@ -273,6 +273,8 @@ def test_dry_run_sends_no_delete(fake, client, repo) -> None:
     freed = repo["k3"][1] + repo["k4"][1] - 2 * 1000 - 400
     assert report.bytes_freed == freed
     assert "garbage" in STORAGE_NOTE
+    # a plain garbage-collect keeps the untagged old buildcache manifests and their blobs
+    assert "--delete-untagged" in STORAGE_NOTE
 
 
 def test_apply_deletes_each_chosen_digest_once(fake, client, repo) -> None:

@@ -1,4 +1,4 @@
-"""`up`, `down`, `status`, `env`: the stack's commands, each idempotent."""
+"""`up`, `down`, `status`, `env`, `registry-gc`: the stack's commands, each idempotent."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from stacklib.layout import (
 )
 
 SERVICES = ("moto", "registry", "s3-registry")
+COMMANDS = ("up", "down", "status", "env", "registry-gc")
 
 
 def say(message: str) -> None:
@@ -98,6 +99,14 @@ def down(lay: Layout) -> None:
         shutil.rmtree(lay.run, ignore_errors=True)
 
 
+def registry_gc(lay: Layout) -> None:
+    """Reclaim the blobs of manifests `prebuild gc` deleted (the registry restarts)."""
+    with locked(lay):
+        if procs.read_pidfile(lay.pids / "registry.pid") is None:
+            raise procs.StackError("the registry is not running: run `infra/local/stack up` first")
+        say(f"registry garbage-collect: {services.registry_gc(lay)}")
+
+
 def status_items(lay: Layout) -> list[tuple[str, str]]:
     items = []
     if external_engine():
@@ -135,9 +144,8 @@ def env_lines(lay: Layout) -> list[str]:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 1 or argv[0] not in ("up", "down", "status", "env"):
-        print(__doc__ or "usage: stack up|down|status|env", file=sys.stderr)
-        print("usage: infra/local/stack up|down|status|env", file=sys.stderr)
+    if len(argv) != 1 or argv[0] not in COMMANDS:
+        print(f"usage: infra/local/stack {'|'.join(COMMANDS)}", file=sys.stderr)
         return 2
     lay = layout()
     try:
@@ -145,6 +153,8 @@ def main(argv: list[str]) -> int:
             up(lay)
         elif argv[0] == "down":
             down(lay)
+        elif argv[0] == "registry-gc":
+            registry_gc(lay)
         elif argv[0] == "status":
             for name, state in status_items(lay):
                 print(f"{name:12} {state}")

@@ -75,7 +75,7 @@ def recover(lay: Layout) -> list[str]:
     notes = []
     if procs.read_pidfile(pidfile(lay)) is not None:
         return notes
-    orphans = procs.descendants_of_exe_under(lay.prefix)
+    orphans = procs.orphans_of(lay.prefix, lay.run)
     for pid in orphans:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, 9)

@@ -107,20 +107,31 @@ def wait_until(check: Callable[[], bool], *, what: str, timeout: float, log: Pat
     raise StackError(f"{what} did not become ready within {timeout:.0f}s\n{tail}")
 
 
-def descendants_of_exe_under(prefix: Path) -> list[int]:
-    """Live processes whose executable lies in our private prefix (containerd shims left by a
-    killed engine). They can only be ours: nothing else runs binaries from that directory."""
+def orphans_of(prefix: Path, marker: Path) -> list[int]:
+    """Live processes run from our private prefix whose command line names `marker` (this
+    stack's run dir): containerd and shims left by a killed engine. The prefix alone is not
+    enough: stacks with other state dirs share it (PREBUILD_STACK_CACHE), and their healthy
+    engines run the same binaries."""
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
             exe = os.readlink(entry / "exe")
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        if exe.startswith(str(prefix) + "/") and start_time(int(entry.name)) is not None:
+        ours = exe.startswith(str(prefix) + "/") and _names(cmdline, marker)
+        if ours and start_time(int(entry.name)) is not None:
             found.append(int(entry.name))
     return found
+
+
+def _names(cmdline: str, path: Path) -> bool:
+    """`path` or a path below it is an argument (or an option's `=value`) of `cmdline`."""
+    text = str(path)
+    values = (arg.rpartition("=")[2] for arg in cmdline.split())
+    return any(value == text or value.startswith(text + "/") for value in values)
 
 
 def unmount_under(*roots: Path) -> int:

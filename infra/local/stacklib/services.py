@@ -56,6 +56,32 @@ def start_registry(lay: Layout) -> None:
     procs.wait_until(lambda: http_ok(url), what="registry", timeout=30, log=log)
 
 
+def registry_gc(lay: Layout) -> str:
+    """distribution's own garbage collection on the filesystem registry; returns its summary.
+
+    `prebuild gc` only deletes manifests; their blobs stay on disk until this runs. The registry
+    must not serve while it runs (a push in between could lose blobs), so it is stopped, collected
+    with --delete-untagged (a re-pushed `buildcache` leaves its old manifest untagged) and
+    started again on the same pidfile, config and port, even when the collection fails.
+    """
+    config = fs_registry_config(lay)
+    procs.stop(lay.pids / "registry.pid")
+    try:
+        proc = subprocess.run(
+            [_registry_binary(), "garbage-collect", "--delete-untagged", str(config)],
+            capture_output=True,
+            text=True,
+            env=_clean_env(),
+        )
+    finally:
+        start_registry(lay)
+    if proc.returncode != 0:
+        raise procs.StackError(f"registry garbage-collect failed:\n{proc.stderr[-800:]}")
+    # "N blobs marked, M blobs and K manifests eligible for deletion" (then one line per item)
+    summary = [line for line in proc.stdout.splitlines() if "blobs marked" in line]
+    return summary[-1].strip() if summary else "nothing to collect"
+
+
 def ensure_tools_venv(lay: Layout, say) -> Path:
     """moto's server lives in a private virtualenv so the stack needs no project install."""
     moto = lay.tools_venv / "bin" / "moto_server"
