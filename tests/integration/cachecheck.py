@@ -236,6 +236,10 @@ def registry_live_and_total(storage: Path) -> tuple[int, int]:
         if digest in live:
             return
         live.add(digest)
+        if not path(digest).exists():
+            # a child of a multi-platform index that distribution 2.8's --delete-untagged
+            # removed (distribution#3178): pushed outside prebuild (provenance index), not live
+            return
         doc = json.loads(path(digest).read_bytes())
         for desc in [doc.get("config"), *(doc.get("layers") or [])]:
             if isinstance(desc, dict):
@@ -246,4 +250,4 @@ def registry_live_and_total(storage: Path) -> tuple[int, int]:
     for link in (v2 / "repositories").glob("**/_manifests/tags/*/current/link"):
         mark(link.read_text().strip())
     total = sum(p.stat().st_size for p in blobs.glob("*/*/data"))
-    return sum(path(d).stat().st_size for d in live), total
+    return sum(path(d).stat().st_size for d in live if path(d).exists()), total
