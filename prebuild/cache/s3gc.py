@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -86,6 +87,8 @@ def collect_garbage(
     if old:  # second look: a manifest written since the first listing protects its blobs
         referenced = _union(_read_manifests(client, settings, manifests))
         old = [(key, size) for key, size in old if key[len(base) :] not in referenced]
+    if apply and old:  # third look: an export that reuses an old blob touches it first
+        old = _still_old(client, bucket, old, clock, grace_seconds)
     failed = _delete(client, bucket, [key for key, _ in old]) if apply and old else []
     failed_keys = {key for key, _ in failed}
     deleted = [(key, size) for key, size in old if key not in failed_keys]
@@ -112,6 +115,28 @@ def collect_garbage(
         len(young),
     )
     return report
+
+
+def _still_old(
+    client: S3Client, bucket: str, candidates: list[tuple[str, int]], clock: datetime, grace: int
+) -> list[tuple[str, int]]:
+    """Candidates whose LastModified is still past the grace period right before the delete.
+
+    s3-sync exports copy a reused blob onto itself (touch) before writing the manifest that
+    names it; re-reading the age here shrinks the window in which gc could delete a blob an
+    export just decided to reuse from the whole gc run to one HEAD-to-DELETE gap.
+    """
+
+    def age_ok(item: tuple[str, int]) -> bool:
+        try:
+            head = client.head_object(Bucket=bucket, Key=item[0])
+        except ClientError:
+            return False  # gone or unreadable: nothing to delete
+        return (clock - head["LastModified"]).total_seconds() > grace
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        keep = list(pool.map(age_ok, candidates))
+    return [item for item, ok in zip(candidates, keep, strict=True) if ok]
 
 
 def _union(manifests: _Manifests) -> set[str]:

@@ -218,3 +218,21 @@ def test_lifecycle_on_a_bucket_without_rules(client: Any) -> None:
     (rule,) = client.get_bucket_lifecycle_configuration(Bucket="ci-cache")["Rules"]
     assert rule["ID"] == "prebuild-abort-incomplete-uploads"
     assert rule["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 1}
+
+
+def test_a_blob_touched_after_listing_is_not_deleted(client: Any, monkeypatch) -> None:
+    """An export that reuses an old orphan touches it before writing its manifest: gc re-reads
+    the age right before deleting and keeps it."""
+    import prebuild.cache.s3gc as s3gc
+
+    _, key = blob(client, b"reused by an export in flight")
+    future = datetime.now(UTC) + timedelta(days=10)
+    real_still_old = s3gc._still_old
+
+    def touched_meanwhile(client, bucket, candidates, clock, grace):
+        return real_still_old(client, bucket, candidates, clock - timedelta(days=10), grace)
+
+    monkeypatch.setattr(s3gc, "_still_old", touched_meanwhile)
+    report = collect_garbage(SETTINGS, grace_seconds=GRACE, apply=True, now=future, client=client)
+    assert report.deleted == []
+    assert client.head_object(Bucket=SETTINGS.bucket, Key=key)["ContentLength"] > 0
