@@ -22,7 +22,7 @@ from prebuild.docker import BuildRequest
 from prebuild.errors import PrebuildError
 from prebuild.model import Project
 from prebuild.plan import ImagePlan, Plan
-from prebuild.report import ImageResult
+from prebuild.report import ImageResult, Outcome
 
 KEY_LABEL = "dev.prebuild.key"
 
@@ -138,7 +138,7 @@ def run(
     for name in requested:
         if name not in todo:
             p = by_name[name]
-            status = "failed" if p.key is None else "skipped"
+            status: Outcome = "failed" if p.key is None else "skipped"
             reason = p.reason if p.key is None else "present in registry"
             results[name] = ImageResult(
                 name=name, status=status, key=p.key, ref=p.ref, reason=reason

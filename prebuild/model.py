@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Literal
 
 CacheBackendName = Literal["registry", "none", "s3", "s3-sync"]
+DEFAULT_GRACE_SECONDS = 48 * 3600  # Settings.grace_seconds default; named so gc can show it
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,7 @@ class Settings:
     max_age_seconds: int | None = None  # gc: tags younger than this are kept
     # gc: unreferenced S3 blobs younger than this are kept. Longer than s3-sync's touch_refresh
     # (24h) plus the longest build, so a blob an in-flight export reuses is never collected.
-    grace_seconds: int = 48 * 3600
+    grace_seconds: int = DEFAULT_GRACE_SECONDS
     gc_after_build: bool = False
 
 

@@ -98,9 +98,10 @@ def _go_class(pattern: str, i: int) -> tuple[str, int] | None:
             return None
         hi = lo
         if pattern[i] == "-":
-            hi, i = _go_esc(pattern, i + 1)
-            if hi is None:
+            upper, i = _go_esc(pattern, i + 1)
+            if upper is None:
                 return None
+            hi = upper
         ranges.append((lo, hi))
     body = "".join(
         re.escape(lo) if lo == hi else f"{re.escape(lo)}-{re.escape(hi)}"

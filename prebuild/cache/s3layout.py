@@ -31,7 +31,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from prebuild.errors import PrebuildError
 from prebuild.model import S3Settings
@@ -77,7 +77,8 @@ class BlobRef:
     media_type: str
 
 
-def is_digest(value: object) -> bool:
+def is_digest(value: object) -> TypeGuard[str]:
+    """True for a sha256/sha512 digest string; narrows `value` to str for the caller."""
     return isinstance(value, str) and _DIGEST.fullmatch(value) is not None
 
 
@@ -334,7 +335,7 @@ def _field(obj: object, key: str, default: object = 0) -> Any:
 
 def _check_index(value: object, low: int, high: int | None, what: str) -> None:
     ok = isinstance(value, int) and not isinstance(value, bool) and value >= low
-    if not ok or (high is not None and value >= high):  # type: ignore[operator]
+    if not ok or (high is not None and isinstance(value, int) and value >= high):
         raise CacheLayoutError(f"{what}: invalid value {value!r}")
 
 
@@ -392,7 +393,7 @@ def s3_manifest_to_local_layout(
             {k: v for k, v in layer.items() if k != "annotations"} for layer in layers
         ]
     config_bytes = encode_json(local_config)
-    config_desc = {
+    config_desc: dict[str, Any] = {
         "mediaType": CACHE_CONFIG_MEDIA_TYPE,
         "digest": digest_of(config_bytes),
         "size": len(config_bytes),
@@ -412,7 +413,7 @@ def s3_manifest_to_local_layout(
         "digest": digest_of(top_bytes),
         "size": len(top_bytes),
     }
-    index = {
+    index: dict[str, Any] = {
         "schemaVersion": 2,
         "mediaType": OCI_INDEX,
         "manifests": [{**top_desc, "annotations": {ANNOTATION_REF_NAME: tag}}],

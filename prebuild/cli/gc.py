@@ -21,13 +21,13 @@ from prebuild.config import load_project
 from prebuild.durations import format_duration, parse_duration
 from prebuild.errors import PrebuildError
 from prebuild.gc_registry import STORAGE_NOTE, RegistryGcReport, collect
-from prebuild.model import ImageSpec, Project, S3Settings, Settings
+from prebuild.model import DEFAULT_GRACE_SECONDS, ImageSpec, Project, S3Settings
 from prebuild.plan import make_client, select
 from prebuild.refs import ImageRef
 
 CACHE_TAG = "buildcache"  # the default cache ref's tag, protected even if the config moved it
 NOT_CONFIGURED = "gc: not configured to run after builds"
-DEFAULT_GRACE: int = Settings.__dataclass_fields__["grace_seconds"].default
+DEFAULT_GRACE = DEFAULT_GRACE_SECONDS
 
 _Image = tuple[str, str, RegistryGcReport | str]  # (name, REGISTRY/NAME, report or error)
 

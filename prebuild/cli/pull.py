@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import cast
 
 import click
 
@@ -11,7 +12,7 @@ from prebuild import pull_output
 from prebuild.cli.options import config_option
 from prebuild.config import load_project
 from prebuild.errors import UsageError
-from prebuild.pull import pull_one
+from prebuild.pull import Fallback, pull_one
 
 
 @click.command("pull")
@@ -67,10 +68,9 @@ def pull(
         raise UsageError("--tag-as takes one image name")
     project = load_project(config)
     builder = builder or project.settings.builder
+    mode = cast(Fallback, fallback)  # click.Choice already restricted it to Fallback's values
     results = [
-        pull_one(
-            project, name, local_name=tag_as, fallback=fallback, timeout=timeout, builder=builder
-        )  # type: ignore[arg-type]
+        pull_one(project, name, local_name=tag_as, fallback=mode, timeout=timeout, builder=builder)
         for name in names
     ]
     for line in pull_output.emit(results, fmt, os.environ):

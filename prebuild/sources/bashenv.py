@@ -380,9 +380,9 @@ class _Reader:
             if "{" in _shape(value):  # bash brace-expands export's arguments
                 self._unsupported("brace expansion in export (quote the value)", line=arg.line)
             pending.append((name, self._expand(value), op == "+=", arg.line))
-        for name, value, append, line in pending:
-            if value is not None:
-                self._assign(name, value, line, append=append)
+        for name, expanded, append, line in pending:
+            if expanded is not None:
+                self._assign(name, expanded, line, append=append)
             self.state.exported.add(name)
 
     def _unset(self, args: list[_Word]) -> None:
