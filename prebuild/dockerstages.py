@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from prebuild.dockerfile import PLATFORM_ARGS, ContextSource, ExternalRef
@@ -86,12 +87,7 @@ class Interpreter:
         last = self.stages[-1].name
         env.set("TARGETSTAGE", self.build_args.get("TARGETSTAGE", target or last))
         for cmd in meta:
-            if not cmd.value:
-                raise self.error("ARG requires at least one argument", cmd.start_line)
-            for token in cmd.value:
-                key, eq, default = token.partition("=")
-                if eq and not key:
-                    raise self.error("ARG names can not be blank", cmd.start_line)
+            for key, eq, default in self._arg_tokens(cmd):
                 if key in self.build_args:
                     env.set(key, self.build_args[key])
                 elif eq:
@@ -143,13 +139,19 @@ class Interpreter:
         elif name not in _NO_INPUTS:
             stage.reasons.append(f"line {line}: unknown instruction {cmd.cmd!r}")
 
-    def _arg(self, stage: Stage, cmd, genv: Env) -> None:
+    def _arg_tokens(self, cmd) -> Iterator[tuple[str, str, str]]:
+        """(name, "=" or "", default) per `name[=default]` of an ARG, refused as BuildKit does.
+        Lazy: the caller applies each token before the next one is checked."""
         if not cmd.value:
             raise self.error("ARG requires at least one argument", cmd.start_line)
         for token in cmd.value:
             key, eq, default = token.partition("=")
             if eq and not key:
                 raise self.error("ARG names can not be blank", cmd.start_line)
+            yield key, eq, default
+
+    def _arg(self, stage: Stage, cmd, genv: Env) -> None:
+        for key, eq, default in self._arg_tokens(cmd):
             if key in self.build_args:
                 stage.env.set(key, self.build_args[key])
             elif eq:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,7 +19,6 @@ from prebuild.model import Project
 from prebuild.plan import Plan
 from prebuild.report import ImageResult
 from tests.unit.test_plan import FakeRegistry, planned, publish, write_repo
-from tests.unit.test_registry import multiarch
 
 CREATED = "2025-06-01T12:00:00Z"
 REVISION = "0123456789abcdef0123456789abcdef01234567"
@@ -90,21 +89,6 @@ class Display:
 
     def close(self) -> None:
         pass
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeRegistry]:
-    registry = FakeRegistry()
-    registry.thread.start()
-    yield registry
-    registry.release.set()
-    registry.server.shutdown()
-    registry.server.server_close()
-
-
-@pytest.fixture
-def busybox(fake: FakeRegistry) -> tuple[str, dict[str, str]]:
-    return multiarch(fake, "seed/busybox", "stable")
 
 
 @pytest.fixture

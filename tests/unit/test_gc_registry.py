@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -178,16 +177,6 @@ def test_bytes_freed_counts_unshared_blobs_once() -> None:
 # -- collect against a fake registry ------------------------------------------------------------
 
 REPO = "ci/app"
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeRegistry]:
-    registry = FakeRegistry()
-    registry.thread.start()
-    yield registry
-    registry.release.set()
-    registry.server.shutdown()
-    registry.server.server_close()
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -14,7 +14,7 @@ from prebuild.errors import UsageError
 from prebuild.keys import BaseInput
 from prebuild.model import Project
 from prebuild.plan import Plan, make_client, make_plan, select
-from tests.unit.test_registry import FakeRegistry, image, multiarch
+from tests.unit.test_registry import FakeRegistry, image
 
 NOW = datetime(2025, 6, 1, 12, 0, 0, tzinfo=UTC)
 UNREACHABLE = "127.0.0.1:9"
@@ -68,22 +68,6 @@ def publish(fake: FakeRegistry, plan: Plan, *names: str, created: str | None = N
     by_name = plan.by_name()
     for name in names:
         image(fake, f"ci/{name}", by_name[name].tag or "", created=created)
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeRegistry]:
-    registry = FakeRegistry()
-    registry.thread.start()
-    yield registry
-    registry.release.set()
-    registry.server.shutdown()
-    registry.server.server_close()
-
-
-@pytest.fixture
-def busybox(fake: FakeRegistry) -> tuple[str, dict[str, str]]:
-    """seed/busybox:stable as a multi-platform index: (index digest, platform -> digest)."""
-    return multiarch(fake, "seed/busybox", "stable")
 
 
 def statuses(plan: Plan) -> dict[str, tuple[str, str]]:

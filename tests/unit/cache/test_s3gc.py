@@ -7,12 +7,10 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 from unittest import mock
 
 import pytest
-from moto import mock_aws
 
 from prebuild.cache.s3gc import DELETE_BATCH, GcAbortedError, collect_garbage, setup_lifecycle
 from prebuild.cache.s3layout import blob_key, manifest_key
@@ -21,20 +19,6 @@ from prebuild.model import S3Settings
 
 SETTINGS = S3Settings(bucket="ci-cache", prefix="ci/")
 GRACE = 6 * 3600
-
-
-@pytest.fixture(autouse=True)
-def fake_aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
-    """Fake credentials and no AWS config files: nothing real is reachable."""
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_SESSION_TOKEN", "testing")
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
-    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
-        monkeypatch.delenv(name, raising=False)
-    with mock_aws():
-        yield
 
 
 @pytest.fixture

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from moto import mock_aws
 
 from prebuild.cache.s3layout import (
     CACHE_CONFIG_MEDIA_TYPE,
@@ -42,20 +41,6 @@ from prebuild.model import S3Settings
 
 LAYER_TYPE = "application/vnd.oci.image.layer.v1.tar+gzip"
 CREATED = ["2024-05-01T10:00:00.123456789Z", "2024-05-01T10:01:02Z", "2024-05-01T10:02:03.5Z"]
-
-
-@pytest.fixture(autouse=True)
-def fake_aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
-    """Fake credentials and no AWS config files: nothing real is reachable."""
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_SESSION_TOKEN", "testing")
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
-    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
-        monkeypatch.delenv(name, raising=False)
-    with mock_aws():
-        yield
 
 
 def sha(data: bytes) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 import textwrap
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -11,7 +10,6 @@ from pathlib import Path
 from unittest import mock
 
 import pytest
-from click.testing import CliRunner
 from moto import mock_aws
 
 from prebuild.cache.s3layout import blob_key
@@ -31,29 +29,6 @@ def push(fake: FakeRegistry, *tags: str, days_old: float | None, layers: dict[st
     return test_gc_registry.push(
         fake, *tags, days_old=days_old, layers=layers, repo="ci/app", now=NOW
     )
-
-
-def run(args: list[str], monkeypatch: pytest.MonkeyPatch) -> tuple[int, str, str]:
-    """(exit code, stdout, stderr) of `prebuild ARGS` via prebuild.cli.main."""
-    monkeypatch.setattr(sys, "argv", ["prebuild", *args])
-    code: int | str | None = 0
-    with CliRunner().isolation() as (stdout, stderr, _):
-        try:
-            main()
-        except SystemExit as done:
-            code = done.code
-    assert isinstance(code, int)
-    return code, stdout.getvalue().decode(), stderr.getvalue().decode()
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeRegistry]:
-    registry = FakeRegistry()
-    registry.thread.start()
-    yield registry
-    registry.release.set()
-    registry.server.shutdown()
-    registry.server.server_close()
 
 
 def write_config(root: Path, fake: FakeRegistry, extra: str = "") -> None:
@@ -90,8 +65,8 @@ def test_registered() -> None:
     assert gc in ALL
 
 
-def test_dry_run_reports_and_deletes_nothing(fake, project, monkeypatch) -> None:
-    code, out, err = run(["gc", "--keep", "2"], monkeypatch)
+def test_dry_run_reports_and_deletes_nothing(fake, project, run_main) -> None:
+    code, out, err = run_main(["gc", "--keep", "2"])
     assert (code, err) == (0, "")
     assert deletes(fake) == []
     lines = out.splitlines()
@@ -115,8 +90,8 @@ def test_dry_run_reports_and_deletes_nothing(fake, project, monkeypatch) -> None
     assert len(lines) == 9
 
 
-def test_apply_deletes_old_digests(fake, project, monkeypatch) -> None:
-    code, out, _ = run(["gc", "--apply", "--keep", "2", "app"], monkeypatch)
+def test_apply_deletes_old_digests(fake, project, run_main) -> None:
+    code, out, _ = run_main(["gc", "--apply", "--keep", "2", "app"])
     assert code == 0
     assert sorted(deletes(fake)) == sorted(
         f"DELETE /v2/ci/app/manifests/{project[n][0]}" for n in (2, 3)
@@ -124,19 +99,19 @@ def test_apply_deletes_old_digests(fake, project, monkeypatch) -> None:
     assert "dry run" not in out and f"  deleted       {key(3)}" in out
 
 
-def test_max_age_and_config_defaults(fake, project, monkeypatch, tmp_path) -> None:
-    code, out, _ = run(["gc", "--keep", "1", "--max-age", "35d", "--json"], monkeypatch)
+def test_max_age_and_config_defaults(fake, project, run_main, tmp_path) -> None:
+    code, out, _ = run_main(["gc", "--keep", "1", "--max-age", "35d", "--json"])
     assert code == 0
     (image,) = json.loads(out)["registry"]
     assert [d["tag"] for d in image["deleted"]] == [key(3)]
     assert {k["tag"]: k["why"] for k in image["kept"]}[key(2)] == "younger than 5w"
     write_config(tmp_path, fake, "[gc]\nkeep = 3\n")
-    code, out, _ = run(["gc", "--json"], monkeypatch)
+    code, out, _ = run_main(["gc", "--json"])
     assert [d["tag"] for d in json.loads(out)["registry"][0]["deleted"]] == [key(3)]
 
 
-def test_json_shape(fake, project, monkeypatch) -> None:
-    code, out, _ = run(["gc", "--json", "--keep", "3"], monkeypatch)
+def test_json_shape(fake, project, run_main) -> None:
+    code, out, _ = run_main(["gc", "--json", "--keep", "3"])
     assert code == 0
     doc = json.loads(out)
     assert set(doc) == {"dry_run", "registry", "s3"} and doc["dry_run"] is True
@@ -158,55 +133,55 @@ def test_json_shape(fake, project, monkeypatch) -> None:
     assert deletes(fake) == []
 
 
-def test_refusal_is_reported_not_an_error(fake, project, monkeypatch) -> None:
+def test_refusal_is_reported_not_an_error(fake, project, run_main) -> None:
     fake.delete_status = 405
-    code, out, _ = run(["gc", "--apply", "--keep", "2"], monkeypatch)
+    code, out, _ = run_main(["gc", "--apply", "--keep", "2"])
     assert code == 0 and len(deletes(fake)) == 1
     assert "  refused: the registry does not allow deletes (405/UNSUPPORTED); 2 tags left" in out
     assert f"  left          {key(3)}" in out
     assert "kept 4 tags, deleted 0 tags (0 manifests, ~0 B)" in out
 
 
-def test_after_build_is_a_no_op_unless_configured(fake, project, monkeypatch, tmp_path) -> None:
-    code, out, _ = run(["gc", "--after-build"], monkeypatch)
+def test_after_build_is_a_no_op_unless_configured(fake, project, run_main, tmp_path) -> None:
+    code, out, _ = run_main(["gc", "--after-build"])
     assert (code, out) == (0, "gc: not configured to run after builds\n")
     assert fake.log == []
-    code, out, err = run(["gc", "--after-build", "--json"], monkeypatch)
+    code, out, err = run_main(["gc", "--after-build", "--json"])
     assert json.loads(out) == {"dry_run": True, "registry": [], "s3": []}
     assert "not configured" in err
     write_config(tmp_path, fake, "[gc]\nkeep = 2\nafter_build = true\n")
-    code, out, _ = run(["gc", "--after-build"], monkeypatch)
+    code, out, _ = run_main(["gc", "--after-build"])
     assert code == 0 and len(deletes(fake)) == 2  # configured: applies
 
 
 @pytest.mark.parametrize("option", ["--max-age", "--grace"])
-def test_bad_duration_is_a_usage_error(fake, project, monkeypatch, option) -> None:
-    code, _, err = run(["gc", option, "7days"], monkeypatch)
+def test_bad_duration_is_a_usage_error(fake, project, run_main, option) -> None:
+    code, _, err = run_main(["gc", option, "7days"])
     assert code == 2 and "invalid duration '7days'" in err and option in err
     assert fake.log == []
 
 
-def test_bad_keep_and_unknown_image_are_usage_errors(fake, project, monkeypatch) -> None:
-    assert run(["gc", "--keep", "0"], monkeypatch)[0] == 2
-    code, _, err = run(["gc", "ap"], monkeypatch)
+def test_bad_keep_and_unknown_image_are_usage_errors(fake, project, run_main) -> None:
+    assert run_main(["gc", "--keep", "0"])[0] == 2
+    code, _, err = run_main(["gc", "ap"])
     assert code == 2 and "no image named 'ap'" in err
 
 
-def test_registry_error_exits_1_after_reporting(fake, project, monkeypatch) -> None:
+def test_registry_error_exits_1_after_reporting(fake, project, run_main) -> None:
     fake.fail("/v2/ci/app/tags/list", 400)
-    code, out, err = run(["gc", "--json"], monkeypatch)
+    code, out, err = run_main(["gc", "--json"])
     assert code == 1
     (image,) = json.loads(out)["registry"]
     assert "HTTP 400" in image["error"]
     assert err.startswith("error: gc failed for 1 target(s): app")
 
 
-def test_cache_refs_in_the_repository_are_protected(fake, project, monkeypatch, tmp_path) -> None:
+def test_cache_refs_in_the_repository_are_protected(fake, project, run_main, tmp_path) -> None:
     branch = push(fake, "cache-main", days_old=99, layers={"x": 1})[0]
     fake.manifests[("ci/app", key(3))] = fake.manifests[("ci/app", branch)]
     cache = '[cache]\nref = "{registry}/{name}:cache-main"\n'
     write_config(tmp_path, fake, cache)
-    code, out, _ = run(["gc", "--json", "--keep", "1"], monkeypatch)
+    code, out, _ = run_main(["gc", "--json", "--keep", "1"])
     kept = {k["tag"]: k["why"] for k in json.loads(out)["registry"][0]["kept"]}
     assert kept["cache-main"] == "moving tag"
     assert kept[key(3)] == "same manifest as 'cache-main'"
@@ -238,23 +213,23 @@ def bucket(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[S3Settin
         yield settings
 
 
-def test_s3_gc_once_per_bucket(fake, project, bucket, monkeypatch, tmp_path) -> None:
+def test_s3_gc_once_per_bucket(fake, project, bucket, run_main, tmp_path) -> None:
     write_config(tmp_path, fake, S3_CONFIG)
     with (tmp_path / "prebuild.toml").open("a") as f:
         f.write('[[image]]\nname = "tools"\ncontext = "ci/app"\n')
-    code, out, _ = run(["gc", "--keep", "9"], monkeypatch)
+    code, out, _ = run_main(["gc", "--keep", "9"])
     assert code == 0
     s3_lines = [line for line in out.splitlines() if line.startswith("s3 ")]
     assert s3_lines == [
         "s3 s3://ci-cache/ci/ (app, tools): 0 manifests name 0 blobs; would delete 1 "
         "unreferenced blobs (7 B); kept 0 younger than 2d"
     ]
-    code, out, _ = run(["gc", "--json", "--apply", "--setup-lifecycle", "app"], monkeypatch)
+    code, out, _ = run_main(["gc", "--json", "--apply", "--setup-lifecycle", "app"])
     (s3,) = json.loads(out)["s3"]
     assert s3["images"] == ["app"] and s3["lifecycle"] == "set" and s3["dry_run"] is False
     assert s3["deleted"] == [{"key": blob_key(bucket, "sha256:" + "ab" * 32), "size": 7}]
     assert s3["bytes_deleted"] == 7 and s3["bucket"] == "ci-cache" and s3["prefix"] == "ci/"
-    code, out, _ = run(["gc", "--setup-lifecycle", "--grace", "1h"], monkeypatch)
+    code, out, _ = run_main(["gc", "--setup-lifecycle", "--grace", "1h"])
     assert "s3 s3://ci-cache/ci/ (app, tools): lifecycle rule already set" in out
     assert "would delete 0 unreferenced blobs (0 B); kept 0 younger than 1h" in out
 
@@ -270,7 +245,6 @@ def test_human_bytes() -> None:
 
 
 def test_apply_refuses_in_a_pull_request(tmp_path, monkeypatch, capsys) -> None:
-    from prebuild.cli import main
 
     (tmp_path / "prebuild.toml").write_text('registry = "127.0.0.1:9/ci"\n')
     monkeypatch.chdir(tmp_path)

@@ -4,21 +4,19 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-from prebuild.cli import cli, main
+from prebuild.cli import cli
 from prebuild.cli.build import build
 from prebuild.cli.commands import ALL
 from prebuild.cli.explain import explain
 from prebuild.cli.plan import plan
 from prebuild.plan import Plan, make_plan
 from tests.unit.test_build import Recorder
-from tests.unit.test_plan import UNREACHABLE, FakeRegistry, planned, publish, write_repo
+from tests.unit.test_plan import UNREACHABLE, planned, publish, write_repo
 from tests.unit.test_registry import multiarch
 
 OFFLINE = "offline: registry not asked; key is provisional"
@@ -29,29 +27,6 @@ def invoke(*args: str) -> tuple[int, str, str]:
     """(exit code, stdout, stderr) of `prebuild ARGS` through the click group."""
     result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
     return result.exit_code, result.stdout, result.stderr
-
-
-def run_main(args: list[str], monkeypatch: pytest.MonkeyPatch) -> tuple[int, str, str]:
-    """(exit code, stdout, stderr) of prebuild.cli.main, which owns error printing and codes."""
-    monkeypatch.setattr(sys, "argv", ["prebuild", *args])
-    code: int | str | None = 0
-    with CliRunner().isolation() as (stdout, stderr, _):
-        try:
-            main()
-        except SystemExit as done:
-            code = done.code
-    assert isinstance(code, int)
-    return code, stdout.getvalue().decode(), stderr.getvalue().decode()
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeRegistry]:
-    registry = FakeRegistry()
-    registry.thread.start()
-    yield registry
-    registry.release.set()
-    registry.server.shutdown()
-    registry.server.server_close()
 
 
 @pytest.fixture
@@ -157,17 +132,17 @@ def test_explain_offline_lines(offline_repo: Plan, tmp_path: Path) -> None:
     ]
 
 
-def test_explain_unknown_name_is_a_usage_error(offline_repo, tmp_path, monkeypatch) -> None:
-    code, out, err = run_main(["explain", "--offline", "ap"], monkeypatch)
+def test_explain_unknown_name_is_a_usage_error(offline_repo, tmp_path, run_main) -> None:
+    code, out, err = run_main(["explain", "--offline", "ap"])
     assert (code, out) == (2, "")
     assert err == (
         f"error: no image named 'ap' in {tmp_path / 'prebuild.toml'}\nhint: did you mean 'app'?\n"
     )
 
 
-def test_build_refuses_in_a_pull_request(offline_repo, recorder, monkeypatch) -> None:
+def test_build_refuses_in_a_pull_request(offline_repo, recorder, monkeypatch, run_main) -> None:
     monkeypatch.setenv("GITHUB_EVENT_NAME", "pull_request")
-    code, out, err = run_main(["build"], monkeypatch)
+    code, out, err = run_main(["build"])
     assert (code, out) == (2, "")
     assert err == (
         "error: refusing to push images or export cache from an untrusted run "
@@ -178,14 +153,16 @@ def test_build_refuses_in_a_pull_request(offline_repo, recorder, monkeypatch) ->
     assert recorder.requests == []
 
 
-def test_build_dry_run_is_allowed_in_a_pull_request(fake, tmp_path, recorder, monkeypatch):
+def test_build_dry_run_is_allowed_in_a_pull_request(
+    fake, tmp_path, recorder, monkeypatch, run_main
+):
     multiarch(fake, "seed/busybox", "stable")
     project = write_repo(tmp_path, fake.host)
     first, _ = planned(project)
     publish(fake, first, "other")
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("GITHUB_EVENT_NAME", "pull_request")
-    code, out, _ = run_main(["build", "--dry-run", "--plain"], monkeypatch)
+    code, out, _ = run_main(["build", "--dry-run", "--plain"])
     assert code == 0
     assert out.splitlines() == [
         f"{p.name}\t{'skipped' if p.name == 'other' else 'planned'}\t{p.ref}" for p in first.images
@@ -193,13 +170,15 @@ def test_build_dry_run_is_allowed_in_a_pull_request(fake, tmp_path, recorder, mo
     assert recorder.requests == []
 
 
-def test_build_reports_failures_and_exits_1(fake, tmp_path, recorder, monkeypatch) -> None:
+def test_build_reports_failures_and_exits_1(
+    fake, tmp_path, recorder, monkeypatch, run_main
+) -> None:
     multiarch(fake, "seed/busybox", "stable")
     project = write_repo(tmp_path, fake.host)
     refs = {p.name: p.ref for p in planned(project)[0].images}
     monkeypatch.chdir(tmp_path)
     recorder.fail.add("base")
-    code, out, _ = run_main(["build", "--jobs", "1", "--plain", "--report", "r.json"], monkeypatch)
+    code, out, _ = run_main(["build", "--jobs", "1", "--plain", "--report", "r.json"])
     assert code == 1
     assert out.splitlines() == [
         "base\tfailed\tdocker buildx build failed: base broke",
@@ -211,11 +190,13 @@ def test_build_reports_failures_and_exits_1(fake, tmp_path, recorder, monkeypatc
     assert summary == {"built": 1, "skipped": 0, "failed": 1, "blocked": 2}
 
 
-def test_build_s3_cache_on_the_docker_driver_is_refused(fake, tmp_path, recorder, monkeypatch):
+def test_build_s3_cache_on_the_docker_driver_is_refused(
+    fake, tmp_path, recorder, monkeypatch, run_main
+):
     s3 = '[cache]\nbackend = "s3"\n[cache.s3]\nbucket = "acme-ci-cache"\n'
     write_repo(tmp_path, fake.host, settings=s3)
     monkeypatch.chdir(tmp_path)
-    code, out, err = run_main(["build"], monkeypatch)
+    code, out, err = run_main(["build"])
     assert (code, out) == (2, "")
     assert err.startswith("error: at key 'cache.backend': cache backend 's3' needs a BuildKit")
     assert "--driver docker-container" in err and 'backend = "s3-sync"' in err

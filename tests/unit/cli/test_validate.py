@@ -2,30 +2,19 @@
 
 from __future__ import annotations
 
-import sys
 import textwrap
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from click.testing import CliRunner
 
-from prebuild.cli import cli, main
+from prebuild.cli import cli
 from prebuild.cli.commands import ALL
 from prebuild.cli.validate import validate
 
-
-def run(args: list[str], monkeypatch: pytest.MonkeyPatch) -> tuple[int, str, str]:
-    """(exit code, stdout, stderr) of `prebuild ARGS` via prebuild.cli.main, which owns the
-    error printing and exit codes (CliRunner only captures the streams)."""
-    monkeypatch.setattr(sys, "argv", ["prebuild", *args])
-    code: int | str | None = 0
-    with CliRunner().isolation() as (stdout, stderr, _):
-        try:
-            main()
-        except SystemExit as done:
-            code = done.code
-    assert isinstance(code, int)
-    return code, stdout.getvalue().decode(), stderr.getvalue().decode()
+if TYPE_CHECKING:
+    from tests.unit.cli.conftest import RunMain
 
 
 @pytest.fixture
@@ -64,9 +53,9 @@ def test_registered() -> None:
     assert "PREBUILD_CONFIG" in (params["config"].help or "")
 
 
-def test_ok(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ok(repo: Path, run_main: RunMain) -> None:
     config(repo, GOOD)
-    assert run(["validate"], monkeypatch) == (
+    assert run_main(["validate"]) == (
         0,
         "ok: 2 images from prebuild.toml\n"
         "base        ci/base/Dockerfile   linux/amd64,linux/arm64\n"
@@ -76,20 +65,25 @@ def test_ok(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_ok_with_explicit_config_elsewhere(
-    repo: Path, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+    repo: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    run_main: RunMain,
 ) -> None:
     path = config(repo, GOOD, name="ci.toml")
     monkeypatch.chdir(tmp_path_factory.mktemp("elsewhere"))
-    code, out, err = run(["validate", "-c", str(path)], monkeypatch)
+    code, out, err = run_main(["validate", "-c", str(path)])
     assert (code, err) == (0, "")
     assert out.splitlines()[0] == f"ok: 2 images from {path}"
 
 
-def test_env_config_and_registry(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_env_config_and_registry(
+    repo: Path, monkeypatch: pytest.MonkeyPatch, run_main: RunMain
+) -> None:
     path = config(repo, GOOD, name="other.toml")
     monkeypatch.setenv("PREBUILD_CONFIG", str(path))
     monkeypatch.setenv("PREBUILD_REGISTRY", "http://127.0.0.1:5000")
-    code, out, err = run(["validate"], monkeypatch)
+    code, out, err = run_main(["validate"])
     assert (code, out) == (2, "")
     assert err == (
         "error: env PREBUILD_REGISTRY at key 'registry': invalid registry "
@@ -97,7 +91,7 @@ def test_env_config_and_registry(repo: Path, monkeypatch: pytest.MonkeyPatch) ->
         "(set by env PREBUILD_REGISTRY=http://127.0.0.1:5000)\n"
     )
     monkeypatch.setenv("PREBUILD_REGISTRY", "127.0.0.1:5000")
-    assert run(["validate"], monkeypatch)[:2] == (
+    assert run_main(["validate"])[:2] == (
         0,
         "ok: 2 images from other.toml\n"
         "base        ci/base/Dockerfile   linux/amd64,linux/arm64\n"
@@ -105,8 +99,8 @@ def test_env_config_and_registry(repo: Path, monkeypatch: pytest.MonkeyPatch) ->
     )
 
 
-def test_missing_config(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    code, out, err = run(["validate", "-c", "missing.toml"], monkeypatch)
+def test_missing_config(repo: Path, run_main: RunMain) -> None:
+    code, out, err = run_main(["validate", "-c", "missing.toml"])
     assert (code, out) == (2, "")
     assert err == (
         f"error: {repo / 'missing.toml'}: config file not found: {repo / 'missing.toml'} "
@@ -114,9 +108,9 @@ def test_missing_config(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     )
 
 
-def test_one_error(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_one_error(repo: Path, run_main: RunMain) -> None:
     config(repo, GOOD.replace('"linux/arm64"', '"linux/arm46"'))
-    assert run(["validate"], monkeypatch) == (
+    assert run_main(["validate"]) == (
         2,
         "",
         "error: prebuild.toml:5 at key 'image 'base' (image[0]).platforms[1]': "
@@ -124,10 +118,10 @@ def test_one_error(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     )
 
 
-def test_all_errors_one_per_line(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_all_errors_one_per_line(repo: Path, run_main: RunMain) -> None:
     text = GOOD.replace('depends_on = ["base"]', 'depends_on = ["bas"]\nrefresh = "1y"')
     config(repo, text + 'contxt = "x"\n')
-    code, out, err = run(["validate"], monkeypatch)
+    code, out, err = run_main(["validate"])
     assert (code, out) == (2, "")
     assert err.splitlines() == [
         "error: 2 problems in prebuild.toml:",
@@ -139,7 +133,7 @@ def test_all_errors_one_per_line(repo: Path, monkeypatch: pytest.MonkeyPatch) ->
     ]
     # with the schema fixed, the cross-key checks run
     config(repo, GOOD.replace('depends_on = ["base"]', 'depends_on = ["bas"]'))
-    assert run(["validate"], monkeypatch)[2] == (
+    assert run_main(["validate"])[2] == (
         "error: prebuild.toml:9 at key 'image 'tools/lint' (image[1]).depends_on[0]': "
         "depends_on names unknown image 'bas' (did you mean 'base'?)\n"
     )
