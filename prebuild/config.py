@@ -13,17 +13,19 @@ import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
-from pydantic import BaseModel, ValidationError
-
+from prebuild import config_fast
 from prebuild.config_build import build_settings, defaults_spec, expand_cache, native_image
 from prebuild.config_checks import Entry, check_all
 from prebuild.config_locate import Loc, Problem, TomlLocator, header_before
-from prebuild.config_messages import from_validation
-from prebuild.config_schema import ConfigModel, did_you_mean
 from prebuild.errors import ConfigError
 from prebuild.model import Origin, Project
+
+if TYPE_CHECKING:  # pydantic is imported only when a config needs it (see config_fast)
+    from pydantic import BaseModel
+
+    from prebuild.config_schema import ConfigModel
 
 CONFIG_ENV = "PREBUILD_CONFIG"
 REGISTRY_ENV = "PREBUILD_REGISTRY"
@@ -65,16 +67,12 @@ def load_project(
         data["registry"] = registry_override
 
     problems: list[Problem] = []
-    model: ConfigModel | None = None
-    try:
-        model = ConfigModel.model_validate(data)
-    except ValidationError as error:
-        problems += from_validation(error, ConfigModel)
-    sources = _validate_sources(data.get("source"), problems)
-    if registry_override:
-        problems = [_registry_env_problem(p, registry_override) for p in problems]
-    document.raise_if(problems)
-    assert model is not None
+    fast = config_fast.validate(data)
+    sources: list[tuple[int, BaseModel]] = []
+    if fast is not None:  # certainly valid: tables with the schema models' attributes
+        model = cast("ConfigModel", fast)
+    else:  # not certainly valid, or has sources: pydantic decides and explains
+        model, sources = _validate(data, document, registry_override)
 
     repo_root = path.parent
     settings = build_settings(model, model.registry)
@@ -91,6 +89,29 @@ def load_project(
     document.raise_if(problems)
     images = tuple(entry.spec for entry in entries)
     return Project(config_file=path, repo_root=repo_root, settings=settings, images=images)
+
+
+def _validate(
+    data: dict[str, Any], document: _Document, registry_override: str | None
+) -> tuple[ConfigModel, list[tuple[int, BaseModel]]]:
+    """The schema (pydantic) and every source table; raises every located problem at once."""
+    from pydantic import ValidationError
+
+    from prebuild.config_messages import from_validation
+    from prebuild.config_schema import ConfigModel
+
+    problems: list[Problem] = []
+    model: ConfigModel | None = None
+    try:
+        model = ConfigModel.model_validate(data)
+    except ValidationError as error:
+        problems += from_validation(error, ConfigModel)
+    sources = _validate_sources(data.get("source"), problems)
+    if registry_override:
+        problems = [_registry_env_problem(p, registry_override) for p in problems]
+    document.raise_if(problems)
+    assert model is not None
+    return model, sources
 
 
 def find_config(
@@ -260,6 +281,10 @@ def _toml_error(error: tomllib.TOMLDecodeError, text: str, display: str) -> Conf
 
 def _validate_sources(raw: Any, problems: list[Problem]) -> list[tuple[int, BaseModel]]:
     """Each `[[source]]` validated by the model its `kind` selects (see prebuild.sources)."""
+    from pydantic import ValidationError
+
+    from prebuild.config_messages import from_validation
+    from prebuild.config_schema import did_you_mean
     from prebuild.sources import source_kinds
 
     if not isinstance(raw, list):

@@ -9,9 +9,12 @@ from __future__ import annotations
 import dataclasses
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from prebuild.config_schema import CacheModel, ConfigModel, ImageModel, S3Model
 from prebuild.model import CacheSettings, ImageSpec, Origin, S3Settings, Settings
+
+if TYPE_CHECKING:  # also called with config_fast's tables, which quack like these models
+    from prebuild.config_schema import CacheModel, ConfigModel, ImageModel
 
 DEFAULT_CACHE_REF = "{registry}/{name}:buildcache"
 DEFAULT_GRACE_SECONDS = Settings.__dataclass_fields__["grace_seconds"].default
@@ -43,9 +46,9 @@ def merge_cache(project: CacheModel, image: CacheModel | None) -> CacheModel:
         return project
     overrides = image.model_dump(exclude_unset=True, exclude={"s3"})
     s3 = project.s3
-    if image.s3 is not None:
-        base = project.s3 or S3Model()
-        s3 = base.model_copy(update=image.s3.model_dump(exclude_unset=True))
+    if image.s3 is not None:  # without a project table: the image's own (same values and set)
+        update = image.s3.model_dump(exclude_unset=True)
+        s3 = image.s3 if project.s3 is None else project.s3.model_copy(update=update)
     return project.model_copy(update={**overrides, "s3": s3})
 
 

@@ -8,10 +8,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from prebuild.config_locate import Loc, Problem
-from prebuild.config_schema import ConfigModel, ImageModel, did_you_mean
+from prebuild.config_values import did_you_mean
 from prebuild.model import ImageSpec
+
+if TYPE_CHECKING:  # also called with config_fast's tables, which quack like these models
+    from prebuild.config_schema import ConfigModel, ImageModel
 
 
 @dataclass(frozen=True)

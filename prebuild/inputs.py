@@ -11,6 +11,7 @@ less: an extra file only costs a rebuild, a missing one serves a stale image.
 from __future__ import annotations
 
 import hashlib
+import heapq
 import os
 import posixpath
 import stat
@@ -43,6 +44,7 @@ __all__ = [
 _CHUNK = 1 << 20
 _MAX_LINKS = 255  # continuity's fs.RootPath limit
 _PARALLEL_MIN_FILES = 16
+_FILE_COST = 16 * 1024  # bytes' worth of hashing time one open/read/close costs
 
 
 @dataclass(frozen=True)
@@ -373,13 +375,29 @@ def _special_kind(mode: int) -> str:
 
 
 def _digest_files(tree: _Tree, files: list[tuple[str, os.stat_result]]) -> list[str]:
-    """sha256 of each file; a small pool overlaps reads and hashing (hashlib drops the GIL)."""
+    """sha256 of each file, in order. Each thread takes a share of the files balanced by size
+    (hashlib drops the GIL, so reads and hashing overlap across threads); one task per thread,
+    not per file, because per-file futures cost more than hashing a small file."""
     paths = [(tree.abspath(rel), st.st_size) for rel, st in files]
-    workers = min(8, os.cpu_count() or 1)
+    workers = min(8, os.cpu_count() or 1, len(paths))
     if len(paths) < _PARALLEL_MIN_FILES or workers < 2:
         return [_sha256(p, size) for p, size in paths]
+    shares: list[list[int]] = [[] for _ in range(workers)]
+    loads = [(0, k) for k in range(workers)]  # (bytes + per-file cost, share) as a heap
+    for index in sorted(range(len(paths)), key=lambda i: -paths[i][1]):
+        load, k = heapq.heappop(loads)
+        shares[k].append(index)
+        heapq.heappush(loads, (load + paths[index][1] + _FILE_COST, k))
+    digests: list[str] = [""] * len(paths)
+
+    def hash_share(share: list[int]) -> None:
+        for index in share:
+            digests[index] = _sha256(*paths[index])
+
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="prebuild-hash") as pool:
-        return list(pool.map(lambda item: _sha256(*item), paths))
+        for done in [pool.submit(hash_share, share) for share in shares]:
+            done.result()  # re-raises a worker's ConfigError
+    return digests
 
 
 _local = threading.local()

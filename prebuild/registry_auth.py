@@ -19,14 +19,13 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit
 
-import docker.auth
-import docker.errors
-import requests
-
 from prebuild.errors import RegistryError
+
+if TYPE_CHECKING:
+    from prebuild.registry_http import Response
 
 CLIENT_ID = "prebuild"
 DEFAULT_TOKEN_LIFETIME = 60  # seconds; what the token spec says to assume
@@ -34,7 +33,7 @@ _PARAM = re.compile(r'([A-Za-z][\w-]*)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^,\s]*))')
 
 # fetch(method, url, headers, form) -> response: sends one logical request with the
 # caller's retries and deadline; used for token endpoints.
-Fetch = Callable[[str, str, dict[str, str], dict[str, str] | None], requests.Response]
+Fetch = Callable[[str, str, dict[str, str], dict[str, str] | None], "Response"]
 
 
 def login_hint(registry: str) -> str:
@@ -108,6 +107,9 @@ def load_credentials(registry: str, directory: Path) -> Credentials | None:
         raise RegistryError(f"cannot read docker config {path}{where}") from None
     if not isinstance(data, dict) or not data:
         return None
+    import docker.auth  # docker-py: only when a docker config has entries to resolve
+    import docker.errors
+
     try:
         config = docker.auth.load_config(config_dict=dict(data))
     except (docker.errors.DockerException, ValueError, TypeError, KeyError):
