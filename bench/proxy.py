@@ -1,0 +1,130 @@
+"""A counting HTTP proxy in front of the stack's registry (P3).
+
+Reverse proxy: point PREBUILD_REGISTRY at `127.0.0.1:<port>/...` and prebuild's requests for
+its images arrive here (plain HTTP on loopback needs no configuration). Forward proxy: with
+HTTP_PROXY=http://127.0.0.1:<port>, requests naming the registry itself (the base image, whose
+reference is part of the key and so cannot be rewritten) arrive here too, in absolute form.
+Both are forwarded to the one upstream registry and counted by method and kind (`HEAD
+manifests`, `GET manifests`, `GET blobs`, ...). Bodies are buffered: small images only.
+"""
+
+from __future__ import annotations
+
+import http.client
+import re
+import threading
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+_KIND = re.compile(r"^/v2/(?:.+/)?(manifests|blobs|tags|referrers)/")
+_HOP_BY_HOP = {
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "transfer-encoding",
+    "te",
+    "trailer",
+    "upgrade",
+}
+
+
+def kind_of(method: str, path: str) -> str:
+    match = _KIND.match(path.split("?", 1)[0])
+    if match:
+        what = match.group(1)
+        if what == "blobs" and "/blobs/uploads" in path:
+            what = "blob uploads"
+        return f"{method} {what}"
+    return f"{method} {path.split('?', 1)[0]}" if path.startswith("/v2/") else f"{method} other"
+
+
+class CountingProxy:
+    """`with CountingProxy(upstream) as proxy:` ... `proxy.address`, `proxy.counts`."""
+
+    def __init__(self, upstream: str, port: int = 0) -> None:
+        self.upstream = upstream
+        self.counts: Counter[str] = Counter()
+        self._lock = threading.Lock()
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, like a real registry
+
+            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+                return
+
+            def _forward(self) -> None:
+                if "://" in self.path:  # absolute form (forward proxy): keep path and query
+                    self.path = "/" + self.path.split("://", 1)[1].partition("/")[2]
+                with proxy._lock:
+                    proxy.counts[kind_of(self.command, self.path)] += 1
+                body = self._read_body()
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
+                if body is not None:
+                    headers["Content-Length"] = str(len(body))
+                conn = http.client.HTTPConnection(proxy.upstream, timeout=300)
+                try:
+                    conn.request(self.command, self.path, body=body, headers=headers)
+                    resp = conn.getresponse()
+                    data = resp.read()
+                finally:
+                    conn.close()
+                self.send_response_only(resp.status, resp.reason)
+                for name, value in resp.getheaders():
+                    if name.lower() in _HOP_BY_HOP or name.lower() == "content-length":
+                        continue
+                    self.send_header(name, value)
+                if self.command == "HEAD":
+                    length = resp.getheader("Content-Length")
+                    if length is not None:
+                        self.send_header("Content-Length", length)
+                else:
+                    self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                if self.command != "HEAD" and data:
+                    self.wfile.write(data)
+
+            def _read_body(self) -> bytes | None:
+                if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+                    chunks: list[bytes] = []
+                    while True:
+                        size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                        if size == 0:
+                            while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                                pass  # trailers
+                            return b"".join(chunks)
+                        chunks.append(self.rfile.read(size))
+                        self.rfile.readline()
+                length = self.headers.get("Content-Length")
+                if length is not None:
+                    return self.rfile.read(int(length))
+                return None
+
+            do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = _forward  # noqa: N815
+
+        class Server(ThreadingHTTPServer):
+            daemon_threads = True
+            request_queue_size = 128  # socketserver's 5 drops SYNs under 16 parallel HEADs
+
+        self._server = Server(("127.0.0.1", port), Handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self._server.server_address[1]}"
+
+    def reset(self) -> None:
+        with self._lock:
+            self.counts.clear()
+
+    def snapshot(self) -> Counter[str]:
+        with self._lock:
+            return Counter(self.counts)
+
+    def __enter__(self) -> CountingProxy:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
