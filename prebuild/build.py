@@ -87,6 +87,8 @@ def request_for(
         push=options.push,
         builder=options.builder,
         annotations={"org.opencontainers.image.created": created},
+        # stale = same key, refresh age passed: re-run the non-hermetic steps for real
+        no_cache=plan.status == "stale",
     )
 
 

@@ -58,6 +58,7 @@ class BuildRequest:
     load: bool = False
     builder: str | None = None
     annotations: Mapping[str, str] = field(default_factory=dict)
+    no_cache: bool = False  # a refresh: re-run every step (cache_to still exports the result)
 
     def argv(self) -> list[str]:
         """The equivalent command line, for the `$>` echo and for users to reproduce."""
@@ -86,6 +87,8 @@ class BuildRequest:
             args += ["--tag", tag]
         if self.load:
             args.append("--load")
+        if self.no_cache:
+            args.append("--no-cache")
         return [*args, str(self.context)]
 
     def output(self) -> dict[str, str]:
@@ -94,6 +97,8 @@ class BuildRequest:
             return {}
         # buildx fills `name` from --tag itself (a comma-joined name would break its CSV parser)
         out = {"type": "image", "push": "true"}
+        if self.annotations:  # a Docker v2 manifest cannot carry annotations: push OCI
+            out["oci-mediatypes"] = "true"
         out.update({f"annotation.{k}": v for k, v in sorted(self.annotations.items())})
         return out
 
@@ -172,6 +177,7 @@ def build(
             builder=request.builder,
             progress="plain",
             provenance=False,
+            cache=not request.no_cache,
             stream_logs=True,
         )
         for line in stream:
@@ -181,9 +187,13 @@ def build(
     except DockerException as error:
         parsed = progress_mod.parse(lines)
         failing = [s.error for s in parsed.steps if s.error]
+        # a failure before any step (a base or pinned image not found) has only buildx's own
+        # "ERROR: failed to solve: ..." line to say why
+        solve = [x.strip() for x in lines if x.startswith("ERROR:")]
+        cause = failing[0] if failing else (solve[-1] if solve else None)
         raise DockerError(
             "docker buildx build failed"
-            + (f": {failing[0]}" if failing else f" (exit {error.return_code})")
+            + (f": {cause}" if cause else f" (exit {error.return_code})")
             + "\n"
             + "\n".join(x.rstrip() for x in lines[-15:]),
         ) from error
