@@ -11,13 +11,19 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from prebuild.model import CacheSettings, ImageSpec, Origin, S3Settings, Settings
+from prebuild.model import (
+    DEFAULT_GRACE_SECONDS,
+    CacheSettings,
+    ImageSpec,
+    Origin,
+    S3Settings,
+    Settings,
+)
 
 if TYPE_CHECKING:  # also called with config_fast's tables, which quack like these models
     from prebuild.config_schema import CacheModel, ConfigModel, ImageModel
 
 DEFAULT_CACHE_REF = "{registry}/{name}:buildcache"
-DEFAULT_GRACE_SECONDS = Settings.__dataclass_fields__["grace_seconds"].default
 
 
 def build_settings(config: ConfigModel, registry: str) -> Settings:

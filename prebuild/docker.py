@@ -161,7 +161,7 @@ def build(
     from python_on_whales.exceptions import DockerException
 
     try:
-        stream: Iterator[str] = client().buildx.build(
+        stream = client().buildx.build(
             context_path=request.context,
             file=request.dockerfile,
             tags=list(request.tags),
@@ -180,6 +180,7 @@ def build(
             cache=not request.no_cache,
             stream_logs=True,
         )
+        assert isinstance(stream, Iterator)  # stream_logs=True: buildx output, line by line
         for line in stream:
             lines.append(line)
             if on_line:

@@ -276,7 +276,7 @@ class _Tree:
             return
         regex = go_glob_regex(rest)
         st = self.lstat(base) if base is not None else None
-        if regex is None or st is None or not stat.S_ISDIR(st.st_mode):
+        if base is None or regex is None or st is None or not stat.S_ISDIR(st.st_mode):
             return
         if not self.present(base, st):
             return
