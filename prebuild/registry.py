@@ -11,17 +11,20 @@ import hashlib
 import json
 import random
 import socket
-import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+import requests
+from requests.adapters import HTTPAdapter
+from requests.auth import AuthBase
+
 from prebuild import __version__
-from prebuild import registry_http as transport
 from prebuild.errors import RegistryError
 from prebuild.refs import ImageRef, is_loopback, match_platform, validate_digest
 from prebuild.registry_auth import Authenticator, login_hint
@@ -72,6 +75,16 @@ class Resolved:
         return self.ref.with_digest(self.digest)
 
 
+class _NoAuth(AuthBase):
+    """Explicit no-op auth: stops requests from reading ~/.netrc behind our back."""
+
+    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
+        return r
+
+
+_NO_AUTH = _NoAuth()
+
+
 class _Call:
     """The time budget of one public call, shared by all its requests and retries."""
 
@@ -99,7 +112,7 @@ def _describe(exc: BaseException) -> str:
         (ConnectionRefusedError, "connection refused"),
         (ConnectionResetError, "connection reset"),
         (socket.gaierror, "cannot resolve host"),
-        ((transport.Timeout, TimeoutError), "timed out"),
+        ((requests.Timeout, TimeoutError), "timed out"),
     ):
         if any(isinstance(e, kind) for e in seen):
             return text
@@ -113,15 +126,13 @@ def _retry_after(value: str | None) -> float | None:
         return max(0.0, float(value))
     except ValueError:
         pass
-    from email.utils import parsedate_to_datetime  # rare: only a Retry-After with a date
-
     try:
         return max(0.0, (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds())
     except (TypeError, ValueError):
         return None
 
 
-def _registry_error_text(resp: transport.Response) -> str:
+def _registry_error_text(resp: requests.Response) -> str:
     """`CODE: message` from an OCI error body, truncated; empty if there is none."""
     try:
         errors = resp.json().get("errors") or []
@@ -162,7 +173,7 @@ class RegistryClient:
         docker_config_dir: Path | None = None,
         timeout: float = 10.0,
         deadline: float = 60.0,
-        session: transport.Session | None = None,
+        session: requests.Session | None = None,
         on_request: Callable[[str, str], None] | None = None,
     ) -> None:
         self.insecure = frozenset(h.split("://", 1)[-1].rstrip("/") for h in insecure)
@@ -170,9 +181,15 @@ class RegistryClient:
         self.deadline = deadline
         self.on_request = on_request
         self.auth = Authenticator(docker_config_dir)
-        self.session = session if session is not None else transport.Session()
-        python = "{}.{}.{}".format(*sys.version_info[:3])
-        self._headers = {"User-Agent": f"prebuild/{__version__} python/{python}"}
+        if session is None:
+            session = requests.Session()
+            adapter = HTTPAdapter(pool_connections=16, pool_maxsize=32)
+            session.mount("https://", adapter)
+            session.mount("http://", adapter)
+        self.session = session
+        self._headers = {
+            "User-Agent": f"prebuild/{__version__} {requests.utils.default_user_agent()}"
+        }
 
     # -- public API -------------------------------------------------------------------------
 
@@ -340,13 +357,13 @@ class RegistryClient:
         scheme = "http" if plain or is_loopback(host) else "https"
         return f"{scheme}://{host}/v2/{ref.repository}/{path}"
 
-    def _expect(self, resp: transport.Response, ref: ImageRef, status: int) -> None:
+    def _expect(self, resp: requests.Response, ref: ImageRef, status: int) -> None:
         if resp.status_code != status:
             method = resp.request.method if resp.request else "request"
             raise self._error(ref, f"{method} {urlsplit(resp.url).path}", resp)
 
     def _error(
-        self, ref: ImageRef, what: str, resp: transport.Response | None = None
+        self, ref: ImageRef, what: str, resp: requests.Response | None = None
     ) -> RegistryError:
         if resp is not None:
             detail = _registry_error_text(resp)
@@ -355,7 +372,7 @@ class RegistryClient:
 
     def _request(
         self, call: _Call, method: str, ref: ImageRef, path: str, accept: str | None
-    ) -> transport.Response:
+    ) -> requests.Response:
         """One API request with auth: answers at most one challenge, then gives up."""
         url = path if "://" in path else self._url(ref, path)
         host = ref.api_host
@@ -366,7 +383,7 @@ class RegistryClient:
 
         def fetch(
             m: str, u: str, h: dict[str, str], form: dict[str, str] | None
-        ) -> transport.Response:
+        ) -> requests.Response:
             return self._send(call, m, u, {**self._headers, **h}, form)
 
         auth = self.auth.cached_header(ref.registry, host, scope)
@@ -402,7 +419,7 @@ class RegistryClient:
         url: str,
         headers: dict[str, str],
         form: dict[str, str] | None = None,
-    ) -> transport.Response:
+    ) -> requests.Response:
         """Send, retrying transient faults within the call's deadline.
 
         Redirects are followed by hand so each hop is reported to `on_request` and the
@@ -424,16 +441,17 @@ class RegistryClient:
             retry_after = None
             try:
                 resp = self.session.request(
-                    method, url, headers=headers, data=form, timeout=timeout
-                )
-            except transport.SSLError:
+                    method, url, headers=headers, data=form, timeout=timeout,
+                    allow_redirects=False, auth=_NO_AUTH,
+                )  # fmt: skip
+            except requests.exceptions.SSLError:
                 raise RegistryError(
                     f"{urlsplit(url).netloc}: TLS handshake failed",
                     hint="if it serves plain HTTP, list it in insecure_registries",
                 ) from None
-            except (transport.ConnectionError, transport.Timeout) as exc:
+            except (requests.ConnectionError, requests.Timeout) as exc:
                 reason = _describe(exc)
-            except transport.ChunkedEncodingError:
+            except requests.exceptions.ChunkedEncodingError:
                 reason = "connection reset"
             else:
                 location = resp.headers.get("Location")

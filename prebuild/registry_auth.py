@@ -19,13 +19,12 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from prebuild.errors import RegistryError
+import requests
 
-if TYPE_CHECKING:
-    from prebuild.registry_http import Response
+from prebuild.errors import RegistryError
 
 CLIENT_ID = "prebuild"
 DEFAULT_TOKEN_LIFETIME = 60  # seconds; what the token spec says to assume
@@ -33,7 +32,7 @@ _PARAM = re.compile(r'([A-Za-z][\w-]*)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^,\s]*))')
 
 # fetch(method, url, headers, form) -> response: sends one logical request with the
 # caller's retries and deadline; used for token endpoints.
-Fetch = Callable[[str, str, dict[str, str], dict[str, str] | None], "Response"]
+Fetch = Callable[[str, str, dict[str, str], dict[str, str] | None], requests.Response]
 
 
 def login_hint(registry: str) -> str:
@@ -107,7 +106,9 @@ def load_credentials(registry: str, directory: Path) -> Credentials | None:
         raise RegistryError(f"cannot read docker config {path}{where}") from None
     if not isinstance(data, dict) or not data:
         return None
-    import docker.auth  # docker-py: only when a docker config has entries to resolve
+    # Imported only when there is a config to read: most runners pull anonymously, and the
+    # hook's start-up time is on every CI job's critical path.
+    import docker.auth
     import docker.errors
 
     try:
