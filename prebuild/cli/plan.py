@@ -8,7 +8,6 @@ from pathlib import Path
 import click
 
 from prebuild import platforms
-from prebuild.build import selection
 from prebuild.cli.options import config_option
 from prebuild.config import load_project
 from prebuild.graph import waves
@@ -56,6 +55,8 @@ def matrix_for(
     result: Plan, names: tuple[str, ...], *, force: bool = False
 ) -> dict[str, list[dict[str, object]]]:
     """Images needing a build, ordered in waves so no image precedes a sibling it builds FROM."""
+    from prebuild.build import selection  # build's display imports rich: only --matrix needs it
+
     todo = selection(result, names, force=force)
     by_name = result.by_name()
     deps = {n: [d for d in by_name[n].depends_on if d in todo] for n in todo}
