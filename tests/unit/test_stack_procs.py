@@ -69,3 +69,20 @@ def test_a_process_outside_the_prefix_is_never_an_orphan(
     proc = subprocess.Popen(["sh", "-c", "read line", f"{ours}/exec"], stdin=subprocess.PIPE)
     started.append(proc)
     assert procs.orphans_of(prefix, ours) == []
+
+
+def test_up_refuses_a_port_someone_else_serves() -> None:
+    """Another checkout's registry on our port must not pass for ours."""
+    import socket
+
+    from stacklib import cli, procs
+
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        with pytest.raises(
+            procs.StackError, match=f"port {port} for the registry is already in use"
+        ):
+            cli._require_free_port("registry", port, "PREBUILD_STACK_REGISTRY_PORT")
+    cli._require_free_port("registry", port, "PREBUILD_STACK_REGISTRY_PORT")  # free again

@@ -6,6 +6,7 @@ import fcntl
 import os
 import shlex
 import shutil
+import socket
 import sys
 import urllib.request
 from contextlib import contextmanager
@@ -53,12 +54,28 @@ def up(lay: Layout) -> None:
         packages.ensure_engine(lay.prefix, lay.debs, say)
         engine.write_docker_config(lay)
         moto_server = services.ensure_tools_venv(lay, say)
-        for name, start in (
-            ("moto", lambda: services.start_s3(lay, moto_server)),
-            ("registry", lambda: services.start_registry(lay)),
-            ("s3-registry", lambda: services.start_s3_registry(lay)),
+        for name, port, env_name, start in (
+            (
+                "moto",
+                lay.s3_port,
+                "PREBUILD_STACK_S3_PORT",
+                lambda: services.start_s3(lay, moto_server),
+            ),
+            (
+                "registry",
+                lay.registry_port,
+                "PREBUILD_STACK_REGISTRY_PORT",
+                lambda: services.start_registry(lay),
+            ),
+            (
+                "s3-registry",
+                lay.s3_registry_port,
+                "PREBUILD_STACK_S3_REGISTRY_PORT",
+                lambda: services.start_s3_registry(lay),
+            ),
         ):
             if procs.read_pidfile(lay.pids / f"{name}.pid") is None:
+                _require_free_port(name, port, env_name)
                 say(f"starting {name}")
                 start()
         if external_engine() is None and not engine.running(lay):
@@ -70,6 +87,19 @@ def up(lay: Layout) -> None:
             digest = seed.push_base(lay.registry_addr, BASE_IMAGE_REPO, BASE_IMAGE_TAG)
             say(f"seeded base image {lay.base_image}@{digest}")
     say("up: " + ", ".join(f"{n}={s}" for n, s in status_items(lay)))
+
+
+def _require_free_port(name: str, port: int, env_name: str) -> None:
+    """A readiness probe would be fooled by whatever already answers on the port (another
+    checkout's stack, say): refuse to start rather than report someone else's service as ours."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.settimeout(1)
+        if probe.connect_ex(("127.0.0.1", port)) == 0:
+            raise procs.StackError(
+                f"port {port} for the {name} is already in use by a process this stack did not "
+                f"start (another checkout's stack? `infra/local/stack down` there), "
+                f"or choose another port with {env_name}"
+            )
 
 
 def _tag_exists(registry: str, repo: str, tag: str) -> bool:
