@@ -11,6 +11,7 @@ import re
 from typing import Any
 
 from prebuild.durations import parse_duration
+from prebuild.refs import validate_tag
 
 KNOWN_PLATFORMS: tuple[str, ...] = (
     "linux",  # the builder's native architecture
@@ -40,7 +41,6 @@ _HOST = rf"(?:{_LABEL}(?:\.{_LABEL})*|\[[0-9A-Fa-f:.]+\])"  # DNS name, IPv4 or 
 _HOST_PORT = re.compile(rf"{_HOST}(?::[0-9]{{1,5}})?")
 _REGISTRY = re.compile(rf"{_HOST}(?::[0-9]{{1,5}})?(?:/{_PATH_COMPONENT})*")
 _PLATFORM_SHAPE = re.compile(r"[a-z0-9]+/[a-z0-9_]+(?:/[a-z0-9]+)?")
-_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 
 
@@ -104,10 +104,7 @@ def host_port(value: str) -> str:
     return value
 
 
-def tag(value: str) -> str:
-    if not _TAG.fullmatch(value):
-        raise ValueError(f"invalid tag {value!r}: use [A-Za-z0-9_.-], at most 128 characters")
-    return value
+tag = validate_tag  # one definition of a docker tag, shared with image references
 
 
 def template(value: str) -> str:
