@@ -10,10 +10,8 @@ command. A hook never fails a job that could still build.
 
 from __future__ import annotations
 
-import shlex
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -52,19 +50,9 @@ class PullResult:
         }
 
 
-def cache_from_entries(
-    plan: ImagePlan, cache_dir_for_sync: Callable[[], str] | None = None
-) -> list[dict[str, str]]:
+def cache_from_entries(plan: ImagePlan) -> list[dict[str, str]]:
     """What a read-only build may read: the image's cache (+ extras) and its moving tags."""
-    settings = plan.spec.cache
-    if settings.backend == "registry":
-        entries, _ = backends.registry_entries(
-            settings, registry=plan.registry, name=plan.name, write=False
-        )
-    elif settings.backend == "s3":
-        entries, _ = backends.s3_entries(settings, name=plan.name, write=False)
-    else:
-        entries = []
+    entries = backends.read_entries(plan.spec.cache, registry=plan.registry, name=plan.name)
     entries += [{"type": "registry", "ref": f"{plan.repository}:{tag}"} for tag in plan.spec.tags]
     return entries
 
@@ -196,7 +184,3 @@ def _with_cache(request: BuildRequest, extra: list[dict[str, str]]) -> BuildRequ
     from dataclasses import replace
 
     return replace(request, cache_from=tuple(extra) + request.cache_from)
-
-
-def shell_quote(value: str) -> str:
-    return shlex.quote(value)

@@ -96,6 +96,16 @@ def s3_entries(
     return [base], to
 
 
+def read_entries(settings: CacheSettings, *, registry: str, name: str) -> list[Entry]:
+    """Native cache sources a read-only build may use (s3-sync needs a download first and
+    `none` has none): what `session(..., write=False)` yields without any S3 work."""
+    if settings.backend == "registry":
+        return registry_entries(settings, registry=registry, name=name, write=False)[0]
+    if settings.backend == "s3":
+        return s3_entries(settings, name=name, write=False)[0]
+    return []
+
+
 NATIVE_S3_DRIVERS = ("docker-container", "remote", "kubernetes")
 
 
