@@ -8,7 +8,6 @@ exactly the one its key describes even if a base tag moves during the run.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -159,7 +158,6 @@ def run(
 
 
 def _schedule(project, by_name, todo, deps, failed, options, display, results) -> None:
-    lock = threading.Lock()
     pending = list(todo)
     running: dict[Future[ImageResult], str] = {}
     with ThreadPoolExecutor(max_workers=max(1, options.jobs)) as pool:
@@ -182,10 +180,10 @@ def _schedule(project, by_name, todo, deps, failed, options, display, results) -
             finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
             for future in finished:
                 name = running.pop(future)
-                with lock:
-                    results[name] = future.result()
-                    if results[name].status != "built":
-                        failed.add(name)
+                # only this (scheduling) thread writes results: workers just return theirs
+                results[name] = future.result()
+                if results[name].status != "built":
+                    failed.add(name)
 
 
 def _ordered(results: dict[str, ImageResult], plan: Plan) -> list[ImageResult]:

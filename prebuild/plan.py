@@ -9,6 +9,7 @@ with the reason.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -140,7 +141,7 @@ def make_plan(
                 analyses[result.spec.name] = result
                 todo.extend(d for d in result.depends_on if d not in analyses)
     order = graph.order({n: a.depends_on for n, a in analyses.items()})
-    native = _memo(native_platform or (lambda: "linux/amd64"))
+    native = functools.cache(native_platform or (lambda: "linux/amd64"))  # asked once
     plans = {
         n: ImagePlan(
             spec=analyses[n].spec,
@@ -163,17 +164,6 @@ def make_plan(
     extra = [n for n in order if n not in wanted_names]  # siblings pulled in as dependencies
     ordered = [plans[n] for n in wanted_names] + [plans[n] for n in extra]
     return Plan(images=ordered)
-
-
-def _memo(fn: Callable[[], str]) -> Callable[[], str]:
-    cache: list[str] = []
-
-    def call() -> str:
-        if not cache:
-            cache.append(fn())
-        return cache[0]
-
-    return call
 
 
 BaseResult = Resolved | RegistryError | None
