@@ -5,7 +5,7 @@ runs `prebuild build` (new key, image + `latest` pushed, cache exported) and the
 stored bytes / live bytes (definitions in bench/storage.py). Four series: the `registry`
 cache backend and the `s3-sync` backend (cache in the stack's moto S3, images still in the
 registry), each without gc and with `prebuild gc --apply` plus the registry's own garbage
-collection (`infra/local/stack registry-gc`) after every build. gc keeps the newest 3 key
+collection (`ci/stack registry-gc`) after every build. gc keeps the newest 3 key
 tags; the S3 grace period is 1s because the bench compresses 20 nights into minutes.
 
 Fair because: all four series run the same cycles (same Dockerfile, same input changes, the
@@ -86,7 +86,7 @@ def run_series(stack: Stack, series: SeriesRun, run_id: str, s3: Any) -> None:
             "app/Dockerfile": images.storage_dockerfile(stable_mb=3, changing_mb=0.5),
         },
     )
-    from prebuild.registry import RegistryClient
+    from prebuild.registry.client import RegistryClient
 
     client = RegistryClient(deadline=30)
     for cycle in range(1, CYCLES + 1):

@@ -1,6 +1,6 @@
 """The local stack as the benchmarks see it: its environment, the engine, the registry.
 
-`bench/run` evals `infra/local/stack env` before starting Python, so everything here reads
+`bench/run` evals `ci/stack env` before starting Python, so everything here reads
 plain environment variables; whatever `PREBUILD_STACK_*` variables select (another state dir,
 other ports) is honoured because the stack itself resolves them.
 """
@@ -15,7 +15,7 @@ from pathlib import Path
 
 from bench.harness import REPO_ROOT, CommandFailed, log, run
 
-STACK = REPO_ROOT / "infra" / "local" / "stack"
+STACK = REPO_ROOT / "ci" / "stack"
 PREBUILD = str(REPO_ROOT / ".venv" / "bin" / "prebuild")
 
 
@@ -36,7 +36,7 @@ class Stack:
         if missing:
             raise SystemExit(
                 f"bench: {', '.join(missing)} not set: run bench/run, which evals "
-                "`infra/local/stack env`"
+                "`ci/stack env`"
             )
         return cls(
             registry=os.environ["PREBUILD_TEST_REGISTRY"],
@@ -110,7 +110,7 @@ def engine_versions() -> dict[str, str]:
 def registry_gc() -> str:
     """distribution's garbage collection on the stack's filesystem registry.
 
-    Uses `infra/local/stack registry-gc` when the stack has it; otherwise does the same with
+    Uses `ci/stack registry-gc` when the stack has it; otherwise does the same with
     the stack's own modules and layout: stop the registry by its pidfile, run
     `docker-registry garbage-collect --delete-untagged` on its config, start it again.
     """
@@ -118,14 +118,14 @@ def registry_gc() -> str:
     if proc.returncode == 0:
         return (proc.stderr.strip().splitlines() or [""])[-1]
     if "usage" not in (proc.stderr + proc.stdout).lower():
-        raise CommandFailed(f"infra/local/stack registry-gc failed:\n{proc.stderr[-1500:]}")
+        raise CommandFailed(f"ci/stack registry-gc failed:\n{proc.stderr[-1500:]}")
     return _registry_gc_fallback()
 
 
 def _registry_gc_fallback() -> str:
     sys.path.insert(0, str(STACK.parent))
-    from stacklib import procs, services  # type: ignore[import-not-found]
-    from stacklib.layout import layout  # type: ignore[import-not-found]
+    from devstack import procs, services  # type: ignore[import-not-found]
+    from devstack.layout import layout  # type: ignore[import-not-found]
 
     lay = layout()
     config = services.fs_registry_config(lay)

@@ -18,10 +18,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from prebuild.cache.s3layout import referenced_blobs
-from prebuild.gc_registry import TagInfo, plan_retention
-from prebuild.refs import ImageRef
-from prebuild.registry import RegistryClient
+from prebuild.cache.s3.layout import referenced_blobs
+from prebuild.registry.client import RegistryClient
+from prebuild.registry.refs import ImageRef
+from prebuild.registry.retention import TagInfo, plan_retention
 
 
 def registry_stored_bytes(root: Path, repositories: Iterable[str]) -> int:

@@ -148,7 +148,7 @@ def session(
 def _s3_sync_session(
     settings: CacheSettings, *, name: str, write: bool, workdir: Path
 ) -> CacheSession:
-    from prebuild.cache import s3sync
+    from prebuild.cache.s3 import sync
 
     if settings.s3 is None:
         raise ConfigError(
@@ -156,8 +156,8 @@ def _s3_sync_session(
         )
     result = CacheSession()
     imported = workdir / "import"
-    client = s3sync.make_client(settings.s3)
-    if s3sync.import_from_s3(settings.s3, settings.s3.name or name, imported, client=client):
+    client = sync.make_client(settings.s3)
+    if sync.import_from_s3(settings.s3, settings.s3.name or name, imported, client=client):
         result.cache_from.append({"type": "local", "src": str(imported)})
         result.notes.append(f"imported cache from s3://{settings.s3.bucket}/{settings.s3.prefix}")
     else:
@@ -172,10 +172,10 @@ def finish(settings: CacheSettings, cache: CacheSession, *, name: str) -> str | 
     """After a successful build: upload an s3-sync export. Returns a summary line."""
     if settings.backend != "s3-sync" or cache.export_dir is None or settings.s3 is None:
         return None
-    from prebuild.cache import s3sync
+    from prebuild.cache.s3 import sync
 
-    client = s3sync.make_client(settings.s3)
-    stats = s3sync.export_to_s3(
+    client = sync.make_client(settings.s3)
+    stats = sync.export_to_s3(
         cache.export_dir,
         settings.s3,
         settings.s3.name or name,

@@ -6,14 +6,16 @@ from pathlib import Path
 
 import click
 
-from prebuild import platforms, report, trust
-from prebuild.build import BuildOptions, run
+from prebuild import trust
+from prebuild.build import report
+from prebuild.build.display import make_display
+from prebuild.build.scheduler import BuildOptions, run
 from prebuild.cache.backends import check_builder
 from prebuild.cli.options import config_option
-from prebuild.config import load_project
-from prebuild.display import make_display
-from prebuild.docker import builder_driver
-from prebuild.plan import make_plan
+from prebuild.config.load import load_project
+from prebuild.engine import platforms
+from prebuild.engine.buildx import builder_driver
+from prebuild.plan.planner import make_plan
 
 
 @click.command("build")

@@ -6,10 +6,11 @@ from pathlib import Path
 
 import click
 
-from prebuild import keys, platforms
 from prebuild.cli.options import config_option
-from prebuild.config import load_project
-from prebuild.plan import make_plan
+from prebuild.config.load import load_project
+from prebuild.engine import platforms
+from prebuild.key import material as keys
+from prebuild.plan.planner import make_plan
 
 
 @click.command("explain")

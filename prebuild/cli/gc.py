@@ -17,13 +17,13 @@ import click
 
 from prebuild import trust
 from prebuild.cli.options import config_option
-from prebuild.config import load_project
+from prebuild.config.load import load_project
 from prebuild.durations import format_duration, parse_duration
 from prebuild.errors import PrebuildError
-from prebuild.gc_registry import STORAGE_NOTE, RegistryGcReport, collect
 from prebuild.model import DEFAULT_GRACE_SECONDS, ImageSpec, Project, S3Settings
-from prebuild.plan import make_client, select
-from prebuild.refs import ImageRef
+from prebuild.plan.planner import make_client, select
+from prebuild.registry.refs import ImageRef
+from prebuild.registry.retention import STORAGE_NOTE, RegistryGcReport, collect
 
 CACHE_TAG = "buildcache"  # the default cache ref's tag, protected even if the config moved it
 NOT_CONFIGURED = "gc: not configured to run after builds"
@@ -38,7 +38,7 @@ class _S3Target:
 
     settings: S3Settings
     images: list[str] = field(default_factory=list)
-    report: Any = None  # prebuild.cache.s3gc.GcReport
+    report: Any = None  # prebuild.cache.s3.gc.GcReport
     lifecycle: str | None = None  # "set" | "unchanged" | None (not asked)
     error: str | None = None
 
@@ -183,8 +183,8 @@ def s3_targets(specs: Iterable[ImageSpec]) -> list[_S3Target]:
 
 
 def _run_s3(target: _S3Target, *, grace_seconds: int, apply: bool, lifecycle: bool) -> None:
-    from prebuild.cache.s3gc import collect_garbage, setup_lifecycle  # boto3: only when needed
-    from prebuild.cache.s3sync import make_client as make_s3_client
+    from prebuild.cache.s3.gc import collect_garbage, setup_lifecycle  # boto3: only when needed
+    from prebuild.cache.s3.sync import make_client as make_s3_client
 
     try:
         client = make_s3_client(target.settings)

@@ -15,7 +15,7 @@ F = TypeVar("F", bound=Callable[..., object])
 
 def config_option(function: F) -> F:
     """`-c/--config PATH`, passed as `config: Path | None` (None: $PREBUILD_CONFIG or discovery,
-    both handled by prebuild.config.load_project so the core behaves the same without the CLI)."""
+    both handled by load_project, so the core behaves the same without the CLI)."""
     return click.option(
         "-c",
         "--config",

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import click
 
-from prebuild import platforms
 from prebuild.cli.options import config_option
-from prebuild.config import load_project
+from prebuild.config.load import load_project
+from prebuild.engine import platforms
 from prebuild.graph import waves
-from prebuild.plan import Plan, make_plan
+from prebuild.plan.planner import Plan, make_plan
 
 
 @click.command("plan")
@@ -55,7 +55,9 @@ def matrix_for(
     result: Plan, names: tuple[str, ...], *, force: bool = False
 ) -> dict[str, list[dict[str, object]]]:
     """Images needing a build, ordered in waves so no image precedes a sibling it builds FROM."""
-    from prebuild.build import selection  # build's display imports rich: only --matrix needs it
+    from prebuild.build.scheduler import (
+        selection,  # build's display imports rich: only --matrix needs it
+    )
 
     todo = selection(result, names, force=force)
     by_name = result.by_name()

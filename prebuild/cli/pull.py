@@ -8,11 +8,11 @@ from typing import cast
 
 import click
 
-from prebuild import pull_output
 from prebuild.cli.options import config_option
-from prebuild.config import load_project
+from prebuild.config.load import load_project
 from prebuild.errors import UsageError
-from prebuild.pull import Fallback, pull_one
+from prebuild.pull import output
+from prebuild.pull.hook import Fallback, pull_one
 
 
 @click.command("pull")
@@ -73,6 +73,6 @@ def pull(
         pull_one(project, name, local_name=tag_as, fallback=mode, timeout=timeout, builder=builder)
         for name in names
     ]
-    for line in pull_output.emit(results, fmt, os.environ):
+    for line in output.emit(results, fmt, os.environ):
         click.echo(line)
     raise SystemExit(1 if any(r.outcome == "failed" for r in results) else 0)

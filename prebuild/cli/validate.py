@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from prebuild.cli.options import config_option
-from prebuild.config import load_project
+from prebuild.config.load import load_project
 from prebuild.model import ImageSpec, Project
 
 

@@ -17,7 +17,7 @@ from prebuild.model import ImageSpec
 # kind -> (module, class) of the built-in source models, imported on first use so the config
 # loader works (reporting an unknown kind) while a source module is missing or being written.
 _BUILTIN_KINDS: dict[str, tuple[str, str]] = {
-    "envfiles": ("prebuild.sources.envfiles", "EnvFilesSource"),
+    "envfiles": ("prebuild.sources.envfiles.importer", "EnvFilesSource"),
 }
 
 SOURCE_KINDS: dict[str, type[BaseModel]] = {}

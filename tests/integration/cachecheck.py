@@ -20,7 +20,7 @@ from typing import Any
 
 import boto3
 
-from prebuild import progress
+from prebuild.engine import progress
 from tests.integration.conftest import Stack, write
 
 S3Client = Any

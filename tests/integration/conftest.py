@@ -1,4 +1,4 @@
-"""The real stack for integration tests: brought up once per run by `infra/local/stack up`.
+"""The real stack for integration tests: brought up once per run by `ci/stack up`.
 
 If it cannot come up, every integration test errors with the stack's own message: never
 skipped, never faked.
@@ -18,7 +18,7 @@ from python_on_whales import DockerClient
 
 from tests.conftest import REPO_ROOT
 
-STACK = REPO_ROOT / "infra" / "local" / "stack"
+STACK = REPO_ROOT / "ci" / "stack"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import requests
 
-from prebuild import docker
-from prebuild.docker import BuildRequest
-from prebuild.platforms import host_platform
+from prebuild.engine import buildx as docker
+from prebuild.engine.buildx import BuildRequest
+from prebuild.engine.platforms import host_platform
 from tests.integration.conftest import Stack, write
 from tests.integration.example_repo import Repo, make_example_repo
 
@@ -60,22 +60,22 @@ def test_keys_change_exactly_when_the_image_could(stack: Stack, tmp_path, unique
     before = repo.keys()
 
     # files no COPY of a built stage matches: ignored by .dockerignore, unused stage, later stage
-    repo.edit("ci/images/base/scripts/NOTES.md", "edited notes\n")
-    repo.edit("ci/images/base/scripts/draft-wip.sh", "#!/bin/sh\necho edited\n")
-    repo.edit("ci/images/app/debug-only.txt", "edited\n")
-    repo.edit("ci/images/app/config/debug.conf", "mode=debug-edited\n")
-    repo.edit("ci/images/docs-lint/CHANGELOG.txt", "edited\n")
+    repo.edit("examples/images/base/scripts/NOTES.md", "edited notes\n")
+    repo.edit("examples/images/base/scripts/draft-wip.sh", "#!/bin/sh\necho edited\n")
+    repo.edit("examples/images/app/debug-only.txt", "edited\n")
+    repo.edit("examples/images/app/config/debug.conf", "mode=debug-edited\n")
+    repo.edit("examples/images/docs-lint/CHANGELOG.txt", "edited\n")
     repo.edit("README.txt", "a file outside every context\n")
     assert repo.keys() == before
 
     # a COPY'd file: that image and the image FROM it, nothing else
-    repo.edit("ci/images/base/scripts/check.sh", "#!/bin/sh\necho checks v2\n")
+    repo.edit("examples/images/base/scripts/check.sh", "#!/bin/sh\necho checks v2\n")
     after_copy = repo.keys()
     changed = {n for n in ALL if after_copy[n] != before[n]}
     assert changed == {"base", "toolchain"}
 
     # a re-included file (.dockerignore negation) counts too
-    repo.edit("ci/images/base/scripts/keep-wip.sh", "#!/bin/sh\necho kept v2\n")
+    repo.edit("examples/images/base/scripts/keep-wip.sh", "#!/bin/sh\necho kept v2\n")
     assert {n for n in ALL if repo.keys()[n] != after_copy[n]} == {"base", "toolchain"}
 
     # a build arg used in a COPY path: that image only
@@ -113,7 +113,7 @@ def test_wiped_engine_rebuild_reuses_registry_cache(stack: Stack, tmp_path, uniq
     for image in stack.docker.image.list(all=True):
         stack.docker.image.remove(image, force=True)
 
-    repo.edit("ci/images/docs-lint/lint.sh", '#!/bin/sh\necho "lint v2 ok"\n')
+    repo.edit("examples/images/docs-lint/lint.sh", '#!/bin/sh\necho "lint v2 ok"\n')
     _, report = repo.build("docs-lint")
     (image,) = report["images"]
     assert image["status"] == "built"
@@ -123,14 +123,14 @@ def test_wiped_engine_rebuild_reuses_registry_cache(stack: Stack, tmp_path, uniq
 
 def _add_broken_images(repo: Repo) -> None:
     repo.edit(
-        "ci/images/broken/Dockerfile",
+        "examples/images/broken/Dockerfile",
         "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nRUN echo about to fail && exit 3\n",
     )
-    repo.edit("ci/images/broken-child/Dockerfile", "FROM broken\nRUN echo never\n")
+    repo.edit("examples/images/broken-child/Dockerfile", "FROM broken\nRUN echo never\n")
     with open(repo.root / "prebuild.toml", "a") as config:
         config.write(
-            '\n[[image]]\nname = "broken"\ncontext = "ci/images/broken"\n'
-            '\n[[image]]\nname = "broken-child"\ncontext = "ci/images/broken-child"\n'
+            '\n[[image]]\nname = "broken"\ncontext = "examples/images/broken"\n'
+            '\n[[image]]\nname = "broken-child"\ncontext = "examples/images/broken-child"\n'
         )
 
 
@@ -157,7 +157,7 @@ def test_failing_image_blocks_dependents_only(stack: Stack, tmp_path, unique) ->
 def test_explain_names_every_input(stack: Stack, tmp_path, unique) -> None:
     repo = make_example_repo(tmp_path, stack, unique)
     out = repo.run("explain", "base").stdout
-    assert "ci/images/base/scripts/check.sh" in out
-    assert "ci/images/base/scripts/keep-wip.sh" in out
+    assert "examples/images/base/scripts/check.sh" in out
+    assert "examples/images/base/scripts/keep-wip.sh" in out
     assert "draft-wip.sh" not in out and "NOTES.md" not in out
     assert f"base       {stack.base_image}  {host_platform()}=sha256:" in out

@@ -6,7 +6,7 @@ import shlex
 import shutil
 import subprocess
 
-from prebuild.progress import parse
+from prebuild.engine.progress import parse
 from tests.conftest import REPO_ROOT
 from tests.integration.conftest import Stack, wipe_engine
 from tests.integration.example_repo import PREBUILD, Repo

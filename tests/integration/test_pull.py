@@ -22,7 +22,7 @@ from urllib.parse import urljoin
 import pytest
 import requests
 
-from prebuild import progress
+from prebuild.engine import progress
 from tests.conftest import REPO_ROOT
 from tests.integration.conftest import Stack, wipe_engine, write
 
@@ -511,7 +511,7 @@ def test_hook_never_fails_the_job(
 
 
 def example_set(dest: Path, stack: Stack) -> Path:
-    """The repository's own image set (ci/images + the root prebuild.toml), FROM the stack's
+    """The repository's own image set (examples/images + the root prebuild.toml), FROM the stack's
     base image instead of the default stack's."""
     shutil.copytree(REPO_ROOT / "ci" / "images", dest / "ci" / "images")
     config = (REPO_ROOT / "prebuild.toml").read_text()

@@ -9,8 +9,8 @@ from pathlib import Path
 import boto3
 import requests
 
-from prebuild import docker
-from prebuild.docker import BuildRequest
+from prebuild.engine import buildx
+from prebuild.engine.buildx import BuildRequest
 from tests.integration.conftest import STACK, Stack, wipe_engine, write
 
 
@@ -42,7 +42,7 @@ def test_registry_cache_round_trip_makes_every_step_cached(
         },
         push=True,
     )
-    first = docker.build(request)
+    first = buildx.build(request)
     assert first.progress.total == 3 and first.progress.cached == 0
 
     wipe_engine(stack.docker)
@@ -53,7 +53,7 @@ def test_registry_cache_round_trip_makes_every_step_cached(
         cache_from=({"type": "registry", "ref": cache_ref},),
         push=True,
     )
-    second = docker.build(again)
+    second = buildx.build(again)
     assert second.progress.total == 3
     assert [s.cached for s in second.progress.build_steps] == [True, True, True]
     # the strongest evidence: `date` ran once, so identical layers mean nothing re-ran
@@ -88,7 +88,7 @@ def test_s3_backed_registry_stores_pushed_blobs_in_the_bucket(
 ) -> None:
     context = _image_context(tmp_path, stack.base_image)
     ref = f"{stack.s3_registry}/{unique}:v1"
-    docker.build(
+    buildx.build(
         BuildRequest(context=context, dockerfile=context / "Dockerfile", tags=(ref,), push=True)
     )
 

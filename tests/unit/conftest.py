@@ -8,14 +8,14 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from tests.unit.test_registry import FakeRegistry
+    from tests.unit.registry.test_client import FakeRegistry
 
 
 @pytest.fixture
 def fake() -> Iterator[FakeRegistry]:
     """A fake registry serving on localhost for one test, shut down afterwards."""
     # Imported here, not at the top: only the tests that use it depend on test_registry.
-    from tests.unit.test_registry import FakeRegistry
+    from tests.unit.registry.test_client import FakeRegistry
 
     registry = FakeRegistry()
     registry.thread.start()
@@ -28,6 +28,6 @@ def fake() -> Iterator[FakeRegistry]:
 @pytest.fixture
 def busybox(fake: FakeRegistry) -> tuple[str, dict[str, str]]:
     """seed/busybox:stable as a multi-platform index: (index digest, platform -> digest)."""
-    from tests.unit.test_registry import multiarch
+    from tests.unit.registry.test_client import multiarch
 
     return multiarch(fake, "seed/busybox", "stable")

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from prebuild.cache import backends
-from prebuild.docker import BuildRequest
+from prebuild.engine.buildx import BuildRequest
 from prebuild.errors import EXIT_USAGE, ConfigError
 from prebuild.model import CacheSettings, S3Settings
 

@@ -12,15 +12,15 @@ from unittest import mock
 import pytest
 from moto import mock_aws
 
-from prebuild.cache.s3layout import blob_key
-from prebuild.cache.s3sync import make_client as make_s3_client
+from prebuild.cache.s3.layout import blob_key
+from prebuild.cache.s3.sync import make_client as make_s3_client
 from prebuild.cli import main
 from prebuild.cli.commands import ALL
 from prebuild.cli.gc import gc, human_bytes
 from prebuild.model import S3Settings
-from tests.unit import test_gc_registry
-from tests.unit.test_gc_registry import key
-from tests.unit.test_registry import FakeRegistry
+from tests.unit.registry import test_retention as test_gc_registry
+from tests.unit.registry.test_client import FakeRegistry
+from tests.unit.registry.test_retention import key
 
 NOW = datetime.now(UTC)
 

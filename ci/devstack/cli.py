@@ -1,0 +1,201 @@
+"""`up`, `down`, `status`, `env`, `registry-gc`: the stack's commands, each idempotent."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shlex
+import shutil
+import socket
+import sys
+import urllib.request
+from contextlib import contextmanager
+
+from devstack import engine, packages, procs, seed, services
+from devstack.layout import (
+    ACCESS_KEY,
+    BASE_IMAGE_REPO,
+    BASE_IMAGE_TAG,
+    REGION,
+    SECRET_KEY,
+    Layout,
+    layout,
+)
+
+SERVICES = ("moto", "registry", "s3-registry")
+COMMANDS = ("up", "down", "status", "env", "registry-gc")
+
+
+def say(message: str) -> None:
+    print(f"stack: {message}", file=sys.stderr, flush=True)
+
+
+@contextmanager
+def locked(lay: Layout):
+    """One `up`/`down` at a time (parallel test workers may all ask for the stack)."""
+    lay.state.mkdir(parents=True, exist_ok=True)
+    with open(lay.state / ".lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
+def external_engine() -> str | None:
+    return os.environ.get("PREBUILD_DOCKER_HOST") or None
+
+
+def docker_host(lay: Layout) -> str:
+    return external_engine() or f"unix://{lay.docker_socket}"
+
+
+def up(lay: Layout) -> None:
+    packages.check_machine()
+    with locked(lay):
+        packages.ensure_system_packages(say)
+        packages.ensure_engine(lay.prefix, lay.debs, say)
+        engine.write_docker_config(lay)
+        moto_server = services.ensure_tools_venv(lay, say)
+        for name, port, env_name, start in (
+            (
+                "moto",
+                lay.s3_port,
+                "PREBUILD_STACK_S3_PORT",
+                lambda: services.start_s3(lay, moto_server),
+            ),
+            (
+                "registry",
+                lay.registry_port,
+                "PREBUILD_STACK_REGISTRY_PORT",
+                lambda: services.start_registry(lay),
+            ),
+            (
+                "s3-registry",
+                lay.s3_registry_port,
+                "PREBUILD_STACK_S3_REGISTRY_PORT",
+                lambda: services.start_s3_registry(lay),
+            ),
+        ):
+            if procs.read_pidfile(lay.pids / f"{name}.pid") is None:
+                _require_free_port(name, port, env_name)
+                say(f"starting {name}")
+                start()
+        if external_engine() is None and not engine.running(lay):
+            for note in engine.recover(lay):
+                say(note)
+            say("starting dockerd")
+            engine.start(lay, [lay.registry_addr, lay.s3_registry_addr])
+        if not _tag_exists(lay.registry_addr, BASE_IMAGE_REPO, BASE_IMAGE_TAG):
+            digest = seed.push_base(lay.registry_addr, BASE_IMAGE_REPO, BASE_IMAGE_TAG)
+            say(f"seeded base image {lay.base_image}@{digest}")
+    say("up: " + ", ".join(f"{n}={s}" for n, s in status_items(lay)))
+
+
+def _require_free_port(name: str, port: int, env_name: str) -> None:
+    """A readiness probe would be fooled by whatever already answers on the port (another
+    checkout's stack, say): refuse to start rather than report someone else's service as ours."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.settimeout(1)
+        if probe.connect_ex(("127.0.0.1", port)) == 0:
+            raise procs.StackError(
+                f"port {port} for the {name} is already in use by a process this stack did not "
+                f"start (another checkout's stack? `ci/stack down` there), "
+                f"or choose another port with {env_name}"
+            )
+
+
+def _tag_exists(registry: str, repo: str, tag: str) -> bool:
+    req = urllib.request.Request(f"http://{registry}/v2/{repo}/manifests/{tag}", method="HEAD")
+    req.add_header("Accept", seed.OCI_MANIFEST)
+    return _head(req)
+
+
+def _head(req: urllib.request.Request) -> bool:
+    try:
+        with urllib.request.urlopen(req, timeout=5):
+            return True
+    except OSError:
+        return False
+
+
+def down(lay: Layout) -> None:
+    with locked(lay):
+        if external_engine() is None and procs.stop(engine.pidfile(lay), timeout=30):
+            say("stopped dockerd")
+        for note in engine.recover(lay):
+            say(note)
+        for name in reversed(SERVICES):
+            if procs.stop(lay.pids / f"{name}.pid"):
+                say(f"stopped {name}")
+        # recover() unmounted everything below lay.run, so removing it cannot reach the host
+        shutil.rmtree(lay.run, ignore_errors=True)
+
+
+def registry_gc(lay: Layout) -> None:
+    """Reclaim the blobs of manifests `prebuild gc` deleted (the registry restarts)."""
+    with locked(lay):
+        if procs.read_pidfile(lay.pids / "registry.pid") is None:
+            raise procs.StackError("the registry is not running: run `ci/stack up` first")
+        say(f"registry garbage-collect: {services.registry_gc(lay)}")
+
+
+def status_items(lay: Layout) -> list[tuple[str, str]]:
+    items = []
+    if external_engine():
+        items.append(("dockerd", f"external ({external_engine()})"))
+    else:
+        pid = procs.read_pidfile(engine.pidfile(lay))
+        items.append(
+            (
+                "dockerd",
+                f"running (pid {pid})" if pid and engine.ping(lay.docker_socket) else "stopped",
+            )
+        )
+    for name in SERVICES:
+        pid = procs.read_pidfile(lay.pids / f"{name}.pid")
+        items.append((name, f"running (pid {pid})" if pid else "stopped"))
+    return items
+
+
+def env_lines(lay: Layout) -> list[str]:
+    values = {
+        "DOCKER_HOST": docker_host(lay),
+        "DOCKER_CONFIG": str(lay.docker_config),
+        "PATH": f"{lay.prefix}/usr/bin:{os.environ.get('PATH', '')}",
+        "PREBUILD_TEST_REGISTRY": lay.registry_addr,
+        "PREBUILD_TEST_S3_REGISTRY": lay.s3_registry_addr,
+        "PREBUILD_TEST_S3_ENDPOINT": lay.s3_endpoint,
+        "PREBUILD_TEST_BASE_IMAGE": lay.base_image,
+        "PREBUILD_STACK_LOGS": str(lay.logs),
+        "PREBUILD_STACK_DATA": str(lay.state),
+        "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+        "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+        "AWS_DEFAULT_REGION": REGION,
+    }
+    return [f"export {name}={shlex.quote(value)}" for name, value in values.items()]
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1 or argv[0] not in COMMANDS:
+        print(f"usage: ci/stack {'|'.join(COMMANDS)}", file=sys.stderr)
+        return 2
+    lay = layout()
+    try:
+        if argv[0] == "up":
+            up(lay)
+        elif argv[0] == "down":
+            down(lay)
+        elif argv[0] == "registry-gc":
+            registry_gc(lay)
+        elif argv[0] == "status":
+            for name, state in status_items(lay):
+                print(f"{name:12} {state}")
+            return (
+                0 if all(s.startswith(("running", "external")) for _, s in status_items(lay)) else 3
+            )
+        else:
+            print("\n".join(env_lines(lay)))
+    except procs.StackError as error:
+        print(f"stack: error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0

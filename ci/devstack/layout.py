@@ -1,0 +1,105 @@
+"""Where the stack keeps its files, and which ports it listens on.
+
+Everything lives under the repo's git-ignored `ci/.stack/state` and `.cache`, except the
+engine's exec-root and socket: unix socket paths are limited to 108 bytes, so those go under
+a short per-checkout directory in /run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+CI_DIR = Path(__file__).resolve().parent.parent  # ci/
+REPO_ROOT = CI_DIR.parent
+HERE = CI_DIR / ".stack"  # git-ignored: downloads, unpacked engine, data dirs, logs
+
+ACCESS_KEY = "prebuild-local"  # moto accepts any credentials; these are not secrets
+SECRET_KEY = "prebuild-local-secret"
+REGION = "us-east-1"
+S3_REGISTRY_BUCKET = "prebuild-registry"
+BASE_IMAGE_REPO = "seed/busybox"
+BASE_IMAGE_TAG = "stable"
+
+
+def _port(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
+@dataclass(frozen=True)
+class Layout:
+    state: Path
+    cache: Path
+    run: Path
+    registry_port: int
+    s3_port: int
+    s3_registry_port: int
+
+    @property
+    def prefix(self) -> Path:
+        """Debian 13 engine packages unpacked here (downloaded .debs cached beside it)."""
+        return self.cache / "prefix"
+
+    @property
+    def debs(self) -> Path:
+        return self.cache / "debs"
+
+    @property
+    def tools_venv(self) -> Path:
+        return self.cache / "tools-venv"
+
+    @property
+    def logs(self) -> Path:
+        return self.state / "logs"
+
+    @property
+    def pids(self) -> Path:
+        return self.state / "pids"
+
+    @property
+    def docker_config(self) -> Path:
+        return self.state / "docker-config"
+
+    @property
+    def data_root(self) -> Path:
+        return self.state / "docker"
+
+    @property
+    def exec_root(self) -> Path:
+        return self.run / "exec"
+
+    @property
+    def docker_socket(self) -> Path:
+        return self.run / "docker.sock"
+
+    @property
+    def registry_addr(self) -> str:
+        return f"127.0.0.1:{self.registry_port}"
+
+    @property
+    def s3_registry_addr(self) -> str:
+        return f"127.0.0.1:{self.s3_registry_port}"
+
+    @property
+    def s3_endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.s3_port}"
+
+    @property
+    def base_image(self) -> str:
+        return f"{self.registry_addr}/{BASE_IMAGE_REPO}:{BASE_IMAGE_TAG}"
+
+
+def layout() -> Layout:
+    state = Path(os.environ.get("PREBUILD_STACK_STATE", HERE / "state")).resolve()
+    cache = Path(os.environ.get("PREBUILD_STACK_CACHE", HERE / "cache")).resolve()
+    tag = hashlib.sha256(str(state).encode()).hexdigest()[:10]
+    return Layout(
+        state=state,
+        cache=cache,
+        run=Path("/run") / f"prebuild-{tag}",
+        registry_port=_port("PREBUILD_STACK_REGISTRY_PORT", 35000),
+        s3_port=_port("PREBUILD_STACK_S3_PORT", 35001),
+        s3_registry_port=_port("PREBUILD_STACK_S3_REGISTRY_PORT", 35002),
+    )

@@ -1,0 +1,149 @@
+"""The stack's network services: a filesystem registry, a moto S3 server and a registry on S3.
+
+Each is a plain process on a loopback port with a pidfile; readiness is an HTTP probe.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from devstack import procs
+from devstack.layout import ACCESS_KEY, REGION, REPO_ROOT, S3_REGISTRY_BUCKET, SECRET_KEY, Layout
+
+S3_REGISTRY_CONFIG = REPO_ROOT / "infra" / "registry" / "config-s3.yml"
+
+
+def http_ok(url: str, method: str = "GET") -> bool:
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, method=method), timeout=2) as r:
+            return 200 <= r.status < 300
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def _registry_binary() -> str:
+    return "/usr/bin/docker-registry"
+
+
+def fs_registry_config(lay: Layout) -> Path:
+    storage = lay.state / "registry"
+    storage.mkdir(parents=True, exist_ok=True)
+    config = lay.state / "registry.yml"
+    config.write_text(
+        "version: 0.1\n"
+        "log:\n  level: warn\n"
+        f"storage:\n  filesystem:\n    rootdirectory: {storage}\n  delete:\n    enabled: true\n"
+        "  cache:\n    blobdescriptor: inmemory\n"
+        f"http:\n  addr: {lay.registry_addr}\n"
+    )
+    return config
+
+
+def start_registry(lay: Layout) -> None:
+    log = lay.logs / "registry.log"
+    procs.spawn(
+        [_registry_binary(), "serve", str(fs_registry_config(lay))],
+        pidfile=lay.pids / "registry.pid",
+        log=log,
+        env=_clean_env(),
+    )
+    url = f"http://{lay.registry_addr}/v2/"
+    procs.wait_until(lambda: http_ok(url), what="registry", timeout=30, log=log)
+
+
+def registry_gc(lay: Layout) -> str:
+    """distribution's own garbage collection on the filesystem registry; returns its summary.
+
+    `prebuild gc` only deletes manifests; their blobs stay on disk until this runs. The registry
+    must not serve while it runs (a push in between could lose blobs), so it is stopped, collected
+    with --delete-untagged (a re-pushed `buildcache` leaves its old manifest untagged) and
+    started again on the same pidfile, config and port, even when the collection fails.
+    """
+    config = fs_registry_config(lay)
+    procs.stop(lay.pids / "registry.pid")
+    try:
+        proc = subprocess.run(
+            [_registry_binary(), "garbage-collect", "--delete-untagged", str(config)],
+            capture_output=True,
+            text=True,
+            env=_clean_env(),
+        )
+    finally:
+        start_registry(lay)
+    if proc.returncode != 0:
+        raise procs.StackError(f"registry garbage-collect failed:\n{proc.stderr[-800:]}")
+    # "N blobs marked, M blobs and K manifests eligible for deletion" (then one line per item)
+    summary = [line for line in proc.stdout.splitlines() if "blobs marked" in line]
+    return summary[-1].strip() if summary else "nothing to collect"
+
+
+def ensure_tools_venv(lay: Layout, say) -> Path:
+    """moto's server lives in a private virtualenv so the stack needs no project install."""
+    moto = lay.tools_venv / "bin" / "moto_server"
+    if moto.exists():
+        return moto
+    say("installing moto[server] into a private virtualenv")
+    subprocess.run([sys.executable, "-m", "venv", str(lay.tools_venv)], check=True)
+    pip = [str(lay.tools_venv / "bin" / "pip"), "install", "-q", "--disable-pip-version-check"]
+    proc = subprocess.run([*pip, "moto[server]>=5.0"], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise procs.StackError(f"pip install moto[server] failed:\n{proc.stderr[-800:]}")
+    return moto
+
+
+def start_s3(lay: Layout, moto_server: Path) -> None:
+    log = lay.logs / "moto.log"
+    procs.spawn(
+        [str(moto_server), "-H", "127.0.0.1", "-p", str(lay.s3_port)],
+        pidfile=lay.pids / "moto.pid",
+        log=log,
+        env=_clean_env(),
+    )
+    procs.wait_until(lambda: http_ok(f"{lay.s3_endpoint}/"), what="moto S3", timeout=60, log=log)
+
+
+def ensure_bucket(lay: Layout, bucket: str) -> None:
+    """Create a bucket on moto (it accepts unsigned requests; 409 = already there)."""
+    try:
+        urllib.request.urlopen(
+            urllib.request.Request(f"{lay.s3_endpoint}/{bucket}", method="PUT"), timeout=5
+        )
+    except urllib.error.HTTPError as error:
+        if error.code != 409:
+            raise procs.StackError(f"creating bucket {bucket}: HTTP {error.code}") from error
+
+
+def start_s3_registry(lay: Layout) -> None:
+    ensure_bucket(lay, S3_REGISTRY_BUCKET)
+    env = {
+        **_clean_env(),
+        "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+        "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+        "REGISTRY_HTTP_ADDR": lay.s3_registry_addr,
+        "REGISTRY_LOG_LEVEL": "warn",
+        "REGISTRY_STORAGE_S3_REGION": REGION,
+        "REGISTRY_STORAGE_S3_BUCKET": S3_REGISTRY_BUCKET,
+        "REGISTRY_STORAGE_S3_REGIONENDPOINT": lay.s3_endpoint,
+        "REGISTRY_STORAGE_S3_SECURE": "false",
+        "REGISTRY_HEALTH_STORAGEDRIVER_ENABLED": "false",
+    }
+    log = lay.logs / "s3-registry.log"
+    procs.spawn(
+        [_registry_binary(), "serve", str(S3_REGISTRY_CONFIG)],
+        pidfile=lay.pids / "s3-registry.pid",
+        log=log,
+        env=env,
+    )
+    url = f"http://{lay.s3_registry_addr}/v2/"
+    procs.wait_until(lambda: http_ok(url), what="registry on S3", timeout=30, log=log)
+
+
+def _clean_env() -> dict[str, str]:
+    """The registry panics on AWS_CA_BUNDLE; no service should see the user's credentials."""
+    drop = ("AWS_", "DOCKER_", "REGISTRY_")
+    return {k: v for k, v in os.environ.items() if not k.startswith(drop)}

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# GitLab Runner `pre_build_script` hook (runs after the checkout, before the job script).
+# In the runner's config.toml:
+#
+#   [[runners]]
+#     environment = ["PREBUILD_IMAGES=ci-image=ci/app"]
+#     pre_build_script = "bash infra/hooks/gitlab-pre-build.sh"
+#
+# Writes the variables to prebuild.env (for `source prebuild.env` in the job script) and never
+# fails the job. Merge-request pipelines are read-only anyway: pull never pushes.
+set -uo pipefail
+PREBUILD="${PREBUILD:-prebuild}"
+out="${PREBUILD_ENV_FILE:-prebuild.env}"
+: > "$out"
+for item in ${PREBUILD_IMAGES:-}; do
+  $PREBUILD pull "${item%%=*}" --tag-as "${item#*=}" --format shell \
+    --fallback "${PREBUILD_PULL_FALLBACK:-build}" >> "$out" \
+    || echo "prebuild: pre-pull of ${item%%=*} failed; the job builds it itself" >&2
+done
+exit 0

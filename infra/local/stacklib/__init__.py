@@ -1,4 +1,0 @@
-"""The local stack: a private Docker Engine, CNCF distribution registries and a moto S3 server.
-
-Stdlib only, so `infra/local/stack` runs before any virtualenv exists.
-"""

@@ -1,0 +1,1 @@
+"""Dockerfile analysis: stages, FROM refs, COPY/ADD sources, ARG/ENV expansion."""

@@ -1,0 +1,136 @@
+"""Per-image static analysis: what a build reads from the checkout and from other images.
+
+No registry, no engine: this is everything `plan --offline` can know. Siblings (images of the
+same set that another image builds FROM) are recognised here from the Dockerfile's refs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from prebuild.analysis import parse as dockerfile
+from prebuild.analysis.parse import DockerfileAnalysis
+from prebuild.analysis.types import ExternalRef
+from prebuild.context import inputs
+from prebuild.context.inputs import InputFile
+from prebuild.errors import ConfigError
+from prebuild.model import ImageSpec
+from prebuild.registry.refs import ImageRef
+
+
+@dataclass(frozen=True)
+class ExternalImage:
+    """One FROM / COPY --from image of a build, classified."""
+
+    written: str  # as the Dockerfile names it, after ARG expansion
+    context_name: str  # the name BuildKit looks up for `--build-context NAME=...`
+    sibling: str | None  # image of this set it refers to
+    ref: ImageRef | None  # parsed reference (None for an unparsable one)
+    line: int
+
+
+@dataclass(frozen=True)
+class ImageAnalysis:
+    spec: ImageSpec
+    dockerfile_path: str  # repo-relative
+    dockerfile_digest: str
+    dockerfile: DockerfileAnalysis
+    context_mode: str  # "sources" or "whole-context"
+    inputs: tuple[InputFile, ...]
+    extra_inputs: tuple[InputFile, ...]
+    externals: tuple[ExternalImage, ...]
+    depends_on: tuple[str, ...]  # siblings: declared + found in FROM/COPY --from
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        reasons = tuple(f"whole context hashed: {r}" for r in self.dockerfile.whole_context_reasons)
+        return reasons + tuple(self.dockerfile.notes)
+
+
+def familiar_name(ref: ImageRef) -> str:
+    """The name BuildKit's dockerfile frontend looks named contexts up by: the familiar form
+    (docker.io/library/ dropped) without a `:latest` tag."""
+    name = ref.repository
+    if ref.registry == "docker.io":
+        name = name.removeprefix("library/")
+    else:
+        name = f"{ref.registry}/{name}"
+    if ref.tag and ref.tag != "latest":
+        name += f":{ref.tag}"
+    if ref.digest:
+        name += f"@{ref.digest}"
+    return name
+
+
+def _sibling_of(ref: ImageRef | None, names: set[str], registry: str) -> str | None:
+    if ref is None:
+        return None
+    repo = str(ref.repository_ref)
+    for name in names:
+        for candidate in (name, f"{registry}/{name}"):
+            try:
+                if str(ImageRef.parse(candidate).repository_ref) == repo:
+                    return name
+            except ValueError:
+                continue
+    return None
+
+
+def classify(found: ExternalRef, names: set[str], registry: str) -> ExternalImage:
+    try:
+        ref: ImageRef | None = ImageRef.parse(found.ref)
+    except ValueError:
+        ref = None
+    return ExternalImage(
+        written=found.ref,
+        context_name=familiar_name(ref) if ref else found.ref,
+        sibling=_sibling_of(ref, names, registry),
+        ref=ref,
+        line=found.line,
+    )
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return path.resolve().as_posix()
+
+
+def analyse_image(spec: ImageSpec, *, names: set[str], registry: str) -> ImageAnalysis:
+    """Parse the Dockerfile and hash what its build would read from the context."""
+    text = dockerfile.read_dockerfile(spec.dockerfile)
+    file_label = _relative(spec.dockerfile, spec.repo_root)
+    parsed = dockerfile.analyse(
+        text, build_args=spec.build_args, target=spec.target, file=file_label
+    )
+    if not spec.context.is_dir():
+        raise ConfigError(
+            f"build context {spec.context} is not a directory", key=f"image '{spec.name}'.context"
+        )
+    ignore = inputs.load_dockerignore(spec.context, spec.dockerfile)
+    if parsed.whole_context_reasons:
+        mode = "whole-context"
+        files = inputs.collect_context(spec.context, ignore=ignore, repo_root=spec.repo_root)
+    else:
+        mode = "sources"
+        files = inputs.collect_sources(
+            spec.context, parsed.sources, ignore=ignore, repo_root=spec.repo_root
+        )
+    extra = inputs.collect_paths(spec.repo_root, spec.extra_inputs) if spec.extra_inputs else []
+    others = names - {spec.name}
+    externals = tuple(classify(found, others, registry) for found in parsed.external_refs)
+    depends = tuple(sorted(set(spec.depends_on) | {e.sibling for e in externals if e.sibling}))
+    return ImageAnalysis(
+        spec=spec,
+        dockerfile_path=file_label,
+        dockerfile_digest="sha256:" + hashlib.sha256(text.encode()).hexdigest(),
+        dockerfile=parsed,
+        context_mode=mode,
+        inputs=tuple(files),
+        extra_inputs=tuple(extra),
+        externals=externals,
+        depends_on=depends,
+    )

@@ -1,0 +1,1 @@
+"""Build what the plan says is missing, and report it."""

@@ -1,0 +1,192 @@
+"""Build what the plan says is missing, in dependency order, N at a time, and push it.
+
+A failing image never stops independent ones; images FROM it are `blocked`. Nothing is
+pushed for a failed image (BuildKit pushes only after every step succeeded). Siblings and
+bases are pinned with `--build-context NAME=docker-image://REF@DIGEST`, so the image built is
+exactly the one its key describes even if a base tag moves during the run.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from prebuild import graph
+from prebuild.build import revision as git
+from prebuild.build.display import Display
+from prebuild.build.report import ImageResult, Outcome
+from prebuild.cache import backends
+from prebuild.engine import buildx
+from prebuild.engine.buildx import BuildRequest
+from prebuild.errors import PrebuildError
+from prebuild.model import Project
+from prebuild.plan.planner import ImagePlan, Plan
+
+KEY_LABEL = "dev.prebuild.key"
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    jobs: int = 1
+    force: bool = False
+    dry_run: bool = False
+    push: bool = True
+    export_cache: bool = True
+    builder: str | None = None
+
+
+def needs_build(plan: ImagePlan, *, force: bool) -> bool:
+    """An image without a key is never built: its tag would be empty and its moving tags would
+    point at an image nobody can name."""
+    if plan.key is None:
+        return False
+    return force or plan.status in ("missing", "stale", "unknown")
+
+
+def selection(plan: Plan, names: Sequence[str], *, force: bool) -> list[str]:
+    """Images to build: requested ones that need it, plus missing siblings they build FROM."""
+    by_name = plan.by_name()
+    requested = list(names) or list(by_name)
+    chosen = {n for n in requested if needs_build(by_name[n], force=force)}
+    for name in list(chosen):
+        for dep in graph.closure([name], plan.dependency_map()) - {name}:
+            if needs_build(by_name[dep], force=False):
+                chosen.add(dep)
+    return [n for n in graph.order(plan.dependency_map()) if n in chosen]
+
+
+def labels_for(project: Project, plan: ImagePlan, created: str) -> dict[str, str]:
+    labels = dict(plan.spec.labels)
+    labels["org.opencontainers.image.created"] = created
+    if revision := git.revision(project.repo_root):
+        labels["org.opencontainers.image.revision"] = revision
+    if source := git.source_url(project.repo_root):
+        labels["org.opencontainers.image.source"] = source
+    labels[KEY_LABEL] = plan.key or ""
+    return labels
+
+
+def request_for(
+    project: Project, plan: ImagePlan, cache: backends.CacheSession, options: BuildOptions
+) -> BuildRequest:
+    created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    tags = (plan.ref or "", *(f"{plan.repository}:{t}" for t in plan.spec.tags))
+    return BuildRequest(
+        context=plan.spec.context,
+        dockerfile=plan.spec.dockerfile,
+        tags=tags,
+        target=plan.spec.target,
+        build_args=plan.spec.build_args,
+        build_contexts=plan.pins,
+        labels=labels_for(project, plan, created),
+        platforms=plan.platforms,
+        cache_from=tuple(cache.cache_from),
+        cache_to=cache.cache_to,
+        push=options.push,
+        builder=options.builder,
+        annotations={"org.opencontainers.image.created": created},
+        # stale = same key, refresh age passed: re-run the non-hermetic steps for real
+        no_cache=plan.status == "stale",
+    )
+
+
+def build_one(
+    project: Project, plan: ImagePlan, options: BuildOptions, display: Display
+) -> ImageResult:
+    started = time.monotonic()
+    result = ImageResult(name=plan.name, status="built", key=plan.key, ref=plan.ref)
+    display.start(plan.name, plan.ref or plan.name)
+    try:
+        with backends.session(
+            plan.spec.cache, registry=plan.registry, name=plan.name, write=options.export_cache
+        ) as cache:
+            for note in cache.notes:
+                display.line(plan.name, note)
+            request = request_for(project, plan, cache, options)
+            built = buildx.build(request, on_line=lambda text: display.line(plan.name, text))
+            if options.export_cache and (
+                synced := backends.finish(plan.spec.cache, cache, name=plan.name)
+            ):
+                display.line(plan.name, synced)
+        result.cache_hits, result.cache_steps = built.progress.cached, built.progress.total
+        result.pushed = list(request.tags) if options.push else []
+    except PrebuildError as error:
+        result.status = "failed"
+        text = str(error)
+        result.reason = text.splitlines()[0]
+        result.error_tail = text.splitlines()[-15:]
+    result.seconds = round(time.monotonic() - started, 2)
+    display.done(plan.name, result.status, _detail(result))
+    return result
+
+
+def _detail(result: ImageResult) -> str:
+    if result.status == "built":
+        cache = f"cache {result.cache_hits}/{result.cache_steps} steps"
+        return f"{result.ref} ({cache}, {result.seconds:.0f}s)"
+    return result.reason
+
+
+def run(
+    project: Project, plan: Plan, names: Sequence[str], options: BuildOptions, display: Display
+) -> list[ImageResult]:
+    """Build the selection; returns one result per planned image (skipped ones included)."""
+    by_name = plan.by_name()
+    todo = selection(plan, names, force=options.force)
+    requested = list(names) or [p.name for p in plan.images]
+    results: dict[str, ImageResult] = {}
+    for name in requested:
+        if name not in todo:
+            p = by_name[name]
+            status: Outcome = "failed" if p.key is None else "skipped"
+            reason = p.reason if p.key is None else "present in registry"
+            results[name] = ImageResult(
+                name=name, status=status, key=p.key, ref=p.ref, reason=reason
+            )
+    if options.dry_run:
+        for name in todo:
+            p = by_name[name]
+            results[name] = ImageResult(
+                name=name, status="planned", key=p.key, ref=p.ref, reason=p.status
+            )
+        return _ordered(results, plan)
+    deps = {n: tuple(d for d in by_name[n].depends_on if d in todo) for n in todo}
+    failed_keys = {n for n, r in results.items() if r.status == "failed"}
+    _schedule(project, by_name, todo, deps, failed_keys, options, display, results)
+    return _ordered(results, plan)
+
+
+def _schedule(project, by_name, todo, deps, failed, options, display, results) -> None:
+    pending = list(todo)
+    running: dict[Future[ImageResult], str] = {}
+    with ThreadPoolExecutor(max_workers=max(1, options.jobs)) as pool:
+        while pending or running:
+            for name in list(pending):
+                blockers = [d for d in deps[name] if d in failed]
+                if blockers:
+                    pending.remove(name)
+                    failed.add(name)
+                    reason = f"blocked: {', '.join(blockers)} failed"
+                    results[name] = ImageResult(
+                        name=name, status="blocked", key=by_name[name].key, reason=reason
+                    )
+                    display.done(name, "blocked", reason)
+                elif len(running) < options.jobs and all(d in results for d in deps[name]):
+                    pending.remove(name)
+                    running[pool.submit(build_one, project, by_name[name], options, display)] = name
+            if not running:
+                continue
+            finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
+            for future in finished:
+                name = running.pop(future)
+                # only this (scheduling) thread writes results: workers just return theirs
+                results[name] = future.result()
+                if results[name].status != "built":
+                    failed.add(name)
+
+
+def _ordered(results: dict[str, ImageResult], plan: Plan) -> list[ImageResult]:
+    return [results[p.name] for p in plan.images if p.name in results]

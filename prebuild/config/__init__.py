@@ -1,0 +1,1 @@
+"""Configuration: find, parse and validate prebuild.toml into a Project."""

@@ -1,0 +1,143 @@
+"""The config's value checks as plain functions: no pydantic, so a simple config can be
+validated without importing it (config_fast) and both paths apply exactly the same rules.
+
+Each check returns its value or raises ValueError with the message users see.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from typing import Any
+
+from prebuild.durations import parse_duration
+from prebuild.registry.refs import validate_tag
+
+KNOWN_PLATFORMS: tuple[str, ...] = (
+    "linux",  # the builder's native architecture
+    "linux/amd64",
+    "linux/amd64/v2",
+    "linux/amd64/v3",
+    "linux/amd64/v4",
+    "linux/arm64",
+    "linux/arm64/v8",
+    "linux/arm/v5",
+    "linux/arm/v6",
+    "linux/arm/v7",
+    "linux/riscv64",
+    "linux/ppc64le",
+    "linux/s390x",
+    "linux/386",
+    "linux/mips64le",
+    "linux/loong64",
+)
+TEMPLATE_FIELDS = ("registry", "name")
+
+_NAME_COMPONENT = r"[a-z0-9]+(?:[._-][a-z0-9]+)*"
+_IMAGE_NAME = re.compile(rf"{_NAME_COMPONENT}(?:/{_NAME_COMPONENT})*")
+_PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+_HOST = rf"(?:{_LABEL}(?:\.{_LABEL})*|\[[0-9A-Fa-f:.]+\])"  # DNS name, IPv4 or [IPv6]
+_HOST_PORT = re.compile(rf"{_HOST}(?::[0-9]{{1,5}})?")
+_REGISTRY = re.compile(rf"{_HOST}(?::[0-9]{{1,5}})?(?:/{_PATH_COMPONENT})*")
+_PLATFORM_SHAPE = re.compile(r"[a-z0-9]+/[a-z0-9_]+(?:/[a-z0-9]+)?")
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+
+
+def did_you_mean(word: str, choices: list[str] | tuple[str, ...]) -> str:
+    """' (did you mean 'X'?)' for the closest choice, or '' when nothing is close."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def image_name(value: str) -> str:
+    if not _IMAGE_NAME.fullmatch(value):
+        raise ValueError(
+            f"invalid image name {value!r}: use lowercase path components "
+            "[a-z0-9]+ joined by '.', '_' or '-', separated by '/' (e.g. 'ci/base')"
+        )
+    return value
+
+
+def platform(value: str) -> str:
+    if value in KNOWN_PLATFORMS:
+        return value
+    shape = "" if _PLATFORM_SHAPE.fullmatch(value) else " (expected os/arch[/variant])"
+    hint = did_you_mean(value, KNOWN_PLATFORMS) or f"; known: {', '.join(KNOWN_PLATFORMS)}"
+    raise ValueError(f"unknown platform {value!r}{shape}{hint}")
+
+
+def unique(values: list[str]) -> list[str]:
+    seen: set[str] = set()
+    for value in values:
+        if value in seen:
+            raise ValueError(f"{value!r} is listed twice")
+        seen.add(value)
+    return values
+
+
+def registry(value: str) -> str:
+    if "://" in value:
+        scheme = value.split("://", 1)[0]
+        raise ValueError(f"invalid registry {value!r}: drop the scheme '{scheme}://'")
+    if "@" in value:
+        raise ValueError(f"invalid registry {value!r}: a registry prefix has no digest")
+    last = value.rsplit("/", 1)[-1]
+    if "/" in value and ":" in last:
+        raise ValueError(
+            f"invalid registry {value!r}: a registry prefix has no tag "
+            "(images are pushed as REGISTRY/NAME:KEY)"
+        )
+    if not _REGISTRY.fullmatch(value):
+        raise ValueError(
+            f"invalid registry {value!r}: expected host[:port][/path] with a lowercase path, "
+            "e.g. 'ghcr.io/org/ci' or '127.0.0.1:5000/ci'"
+        )
+    return value
+
+
+def host_port(value: str) -> str:
+    if not _HOST_PORT.fullmatch(value):
+        raise ValueError(
+            f"invalid registry host {value!r}: expected host[:port], no scheme or path"
+        )
+    return value
+
+
+tag = validate_tag  # one definition of a docker tag, shared with image references
+
+
+def template(value: str) -> str:
+    for field in _PLACEHOLDER.findall(value):
+        if field not in TEMPLATE_FIELDS:
+            raise ValueError(
+                f"unknown placeholder '{{{field}}}' in {value!r}; "
+                f"available: {', '.join('{' + f + '}' for f in TEMPLATE_FIELDS)}"
+            )
+    return value
+
+
+def relative_input(value: str) -> str:
+    if not value or value.startswith("/"):
+        raise ValueError(f"invalid input {value!r}: use a path or glob relative to the repo root")
+    return value
+
+
+def duration_text(value: str) -> str:
+    parse_duration(value)
+    return value
+
+
+def stringify(value: Any) -> Any:
+    """Build args and labels become strings; TOML `A = 1` and `A = true` are accepted."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return value
+
+
+def non_empty(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty")
+    return value

@@ -1,0 +1,1 @@
+"""Build context: which files a Dockerfile's sources can match, minus .dockerignore."""

@@ -1,0 +1,1 @@
+"""The build engine: every docker/buildx call, platforms, progress parsing."""

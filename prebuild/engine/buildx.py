@@ -1,0 +1,398 @@
+"""Every call into Docker/buildx in one place.
+
+Callers pass typed requests; no docker failure escapes this module except as a DockerError
+carrying the tail of the command's output and a hint. Each command is echoed to stderr as
+`$> ...` (no secrets ever reach argv: registry credentials live in the docker config, S3
+credentials in the environment).
+
+Builds stream through python-on-whales, imported only when a build runs. The runner hook's
+calls (pull, tag, the native platform) run the docker CLI directly: importing
+python-on-whales (and pydantic with it) costs more than the commands themselves, and the hook
+sits on every CI job's critical path. Tagging and asking the engine's platform go one step
+further when the engine is certainly the local unix socket the CLI would use: one Engine API
+request instead of starting the CLI (the CLI remains the fallback for everything else).
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import re
+import shlex
+import socket
+import subprocess
+import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlencode
+
+from prebuild.engine import progress as progress_mod
+from prebuild.errors import DockerError
+
+if TYPE_CHECKING:
+    from python_on_whales import DockerClient
+    from python_on_whales.exceptions import DockerException
+
+CacheEntry = Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class BuildRequest:
+    """One `docker buildx build`; every field maps to one buildx flag."""
+
+    context: Path
+    dockerfile: Path
+    tags: tuple[str, ...] = ()
+    target: str | None = None
+    build_args: Mapping[str, str] = field(default_factory=dict)
+    build_contexts: Mapping[str, str] = field(default_factory=dict)
+    labels: Mapping[str, str] = field(default_factory=dict)
+    platforms: tuple[str, ...] = ()
+    cache_from: tuple[CacheEntry, ...] = ()
+    cache_to: CacheEntry | None = None
+    push: bool = False
+    load: bool = False
+    builder: str | None = None
+    annotations: Mapping[str, str] = field(default_factory=dict)
+    no_cache: bool = False  # a refresh: re-run every step (cache_to still exports the result)
+
+    def argv(self) -> list[str]:
+        """The equivalent command line, for the `$>` echo and for users to reproduce."""
+        args = ["docker", "buildx", "build", "--progress=plain"]
+        if self.builder:
+            args += ["--builder", self.builder]
+        args += ["--file", str(self.dockerfile)]
+        if self.target:
+            args += ["--target", self.target]
+        for name, value in sorted(self.build_args.items()):
+            args += ["--build-arg", f"{name}={value}"]
+        for name, value in sorted(self.build_contexts.items()):
+            args += ["--build-context", f"{name}={value}"]
+        for name, value in sorted(self.labels.items()):
+            args += ["--label", f"{name}={value}"]
+        if self.platforms:
+            args += ["--platform", ",".join(self.platforms)]
+        for entry in self.cache_from:
+            args += ["--cache-from", _csv(entry)]
+        if self.cache_to:
+            args += ["--cache-to", _csv(self.cache_to)]
+        output = self.output()
+        if output:
+            args += ["--output", _csv(output)]
+        for tag in self.tags:
+            args += ["--tag", tag]
+        if self.load:
+            args.append("--load")
+        if self.no_cache:
+            args.append("--no-cache")
+        return [*args, str(self.context)]
+
+    def output(self) -> dict[str, str]:
+        """An explicit image exporter when pushing (annotations need it); else buildx's default."""
+        if not self.push:
+            return {}
+        # buildx fills `name` from --tag itself (a comma-joined name would break its CSV parser)
+        out = {"type": "image", "push": "true"}
+        if self.annotations:  # a Docker v2 manifest cannot carry annotations: push OCI
+            out["oci-mediatypes"] = "true"
+        out.update({f"annotation.{k}": v for k, v in sorted(self.annotations.items())})
+        return out
+
+
+@dataclass
+class BuildResult:
+    progress: progress_mod.Progress
+    output_tail: list[str]
+
+
+def _csv(entry: Mapping[str, str]) -> str:
+    return ",".join(f"{k}={v}" for k, v in entry.items())
+
+
+def echo(argv: Sequence[str]) -> None:
+    print("$> " + shlex.join(argv), file=sys.stderr, flush=True)
+
+
+@lru_cache(maxsize=4)
+def client(host: str | None = None) -> DockerClient:
+    """A client for DOCKER_HOST (or `host`), with the DOCKER_CONFIG in force."""
+    from python_on_whales import DockerClient
+
+    host = host or os.environ.get("DOCKER_HOST") or None
+    config = os.environ.get("DOCKER_CONFIG") or None
+    return DockerClient(host=host, config=config)
+
+
+def _failure(what: str, code: int, stdout: str, stderr: str, hint: str | None) -> DockerError:
+    text = (stderr or "") + (stdout or "")
+    tail = "\n".join(line for line in text.strip().splitlines()[-12:])
+    return DockerError(f"{what} failed (exit {code}):\n{tail}", hint=hint)
+
+
+def _fail(what: str, error: DockerException, hint: str | None = None) -> DockerError:
+    return _failure(what, error.return_code, error.stdout or "", error.stderr or "", hint)
+
+
+def _run(argv: Sequence[str], what: str, hint: str | None = None) -> str:
+    """Run one docker CLI command (DOCKER_HOST / DOCKER_CONFIG from the environment, as
+    `client()` uses them); its stdout, or a DockerError with the tail of its output."""
+    try:
+        proc = subprocess.run(
+            list(argv), stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False
+        )
+    except FileNotFoundError as error:
+        raise DockerError("the docker client was not found on PATH") from error
+    if proc.returncode != 0:
+        raise _failure(what, proc.returncode, proc.stdout, proc.stderr, hint)
+    return proc.stdout
+
+
+def build(
+    request: BuildRequest, *, on_line: Callable[[str], None] | None = None, quiet: bool = False
+) -> BuildResult:
+    """Run the build, streaming plain progress to `on_line`; raise DockerError on failure."""
+    if not quiet:
+        echo(request.argv())
+    lines: list[str] = []
+    from python_on_whales.exceptions import DockerException
+
+    try:
+        stream = client().buildx.build(
+            context_path=request.context,
+            file=request.dockerfile,
+            tags=list(request.tags),
+            target=request.target,
+            build_args=dict(request.build_args),
+            build_contexts=dict(request.build_contexts),
+            labels=dict(request.labels),
+            platforms=list(request.platforms) or None,
+            cache_from=[dict(e) for e in request.cache_from] or None,
+            cache_to=dict(request.cache_to) if request.cache_to else None,
+            output=request.output(),
+            load=request.load,
+            builder=request.builder,
+            progress="plain",
+            provenance=False,
+            cache=not request.no_cache,
+            stream_logs=True,
+        )
+        assert isinstance(stream, Iterator)  # stream_logs=True: buildx output, line by line
+        for line in stream:
+            lines.append(line)
+            if on_line:
+                on_line(line.rstrip("\n"))
+    except DockerException as error:
+        parsed = progress_mod.parse(lines)
+        failing = [s.error for s in parsed.steps if s.error]
+        # a failure before any step (a base or pinned image not found) has only buildx's own
+        # "ERROR: failed to solve: ..." line to say why
+        solve = [x.strip() for x in lines if x.startswith("ERROR:")]
+        cause = failing[0] if failing else (solve[-1] if solve else None)
+        raise DockerError(
+            "docker buildx build failed"
+            + (f": {cause}" if cause else f" (exit {error.return_code})")
+            + "\n"
+            + "\n".join(x.rstrip() for x in lines[-15:]),
+        ) from error
+    return BuildResult(progress=progress_mod.parse(lines), output_tail=lines[-15:])
+
+
+def builder_driver(builder: str | None) -> str:
+    """The buildx driver of `builder` (docker, docker-container, remote, kubernetes).
+
+    The engine's own builder is the `docker` driver by definition; it is taken without asking
+    buildx once the engine has answered (so a dead engine still fails here, through buildx).
+    """
+    if _is_default_builder(builder) and _engine_platform() is not None:
+        return "docker"
+    return str(_builder(builder).get("Driver") or "")
+
+
+def native_platform(builder: str | None) -> str:
+    """The builder's first platform (what a bare `linux` means), e.g. linux/amd64.
+
+    The engine's own builder (buildx's `default`, driver `docker`) builds for the engine's
+    platform, which `docker version` reports in one cheap call; any other builder is asked
+    through buildx (two slower calls), as is an engine whose architecture string does not
+    name a platform unambiguously (32-bit arm needs the variant only BuildKit reports).
+    """
+    if _is_default_builder(builder):
+        found = _engine_platform()
+        if found is not None:
+            return found
+    for node in _builder(builder).get("Nodes") or []:
+        if isinstance(node, dict) and node.get("Platforms"):
+            return str(node["Platforms"][0])
+    raise DockerError(f"builder {builder or 'default'} reports no platforms")
+
+
+# Architectures whose `docker version` name is exactly BuildKit's native platform (no variant).
+_PLAIN_ARCHES = frozenset({"amd64", "arm64", "ppc64le", "s390x", "riscv64"})
+
+
+def _engine_platform() -> str | None:
+    """`os/arch` of the engine DOCKER_HOST / the docker context points at; None if unsure."""
+    answer = _engine_api("GET", "/version")
+    if answer is not None and answer[0] == 200:
+        try:
+            info = json.loads(answer[1])
+            found = f"{info['Os']}/{info['Arch']}"
+        except (ValueError, KeyError, TypeError):
+            return None
+    else:
+        try:
+            found = _run(["docker", "version", "--format", "{{.Server.Os}}/{{.Server.Arch}}"], "")
+        except DockerError:
+            return None  # the buildx path reports the failure in its own words
+    os_name, _, arch = found.strip().partition("/")
+    return f"linux/{arch}" if os_name == "linux" and arch in _PLAIN_ARCHES else None
+
+
+def _buildx_dir() -> Path:
+    if os.environ.get("BUILDX_CONFIG"):
+        return Path(os.environ["BUILDX_CONFIG"])
+    config = os.environ.get("DOCKER_CONFIG")
+    return (Path(config) if config else Path.home() / ".docker") / "buildx"
+
+
+def _is_default_builder(builder: str | None) -> bool:
+    """Is the builder in use the engine's own (`default`, driver `docker`)? Only when nothing
+    selects another one: no --builder, no $BUILDX_BUILDER, and buildx's `current` file
+    (written by `docker buildx use`) absent or naming no instance. Unsure means no."""
+    if builder is not None or os.environ.get("BUILDX_BUILDER"):
+        return False
+    try:
+        current = json.loads((_buildx_dir() / "current").read_text())
+    except FileNotFoundError:
+        return True
+    except (OSError, ValueError):
+        return False
+    return isinstance(current, dict) and not current.get("Name")
+
+
+def _builder(builder: str | None) -> dict[str, Any]:
+    """`docker buildx ls` entry of `builder` (None: the current one), as python-on-whales
+    finds it: `buildx inspect` names the builder, `buildx ls` describes it."""
+    what = f"docker buildx inspect {builder or ''}".strip()
+    output = _run(["docker", "buildx", "inspect", *([builder] if builder else [])], what)
+    first = output.splitlines()[0] if output.strip() else ""
+    name = first.split(":", 1)[1].strip() if ":" in first else ""
+    listing = _run(["docker", "buildx", "ls", "--format", "{{json . }}"], "docker buildx ls")
+    for line in listing.splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(entry, dict) and entry.get("Name") == name:
+            return entry
+    raise DockerError(f"{what}: builder {name!r} not found in `docker buildx ls`")
+
+
+def pull(ref: str, *, quiet: bool = False) -> None:
+    argv = ["docker", "pull", ref]
+    if not quiet:
+        echo(argv)
+    _run([*argv[:2], "--quiet", ref], f"docker pull {ref}")
+
+
+def tag(source: str, target: str) -> None:
+    argv = ["docker", "tag", source, target]
+    echo(argv)
+    what = f"docker tag {source} {target}"
+    query = _tag_query(target)
+    answer = None
+    if query is not None:
+        answer = _engine_api("POST", f"/images/{quote(source, safe='/:@')}/tag?{query}")
+    if answer is None:
+        _run(argv, what)
+    elif answer[0] >= 300:
+        raise _failure(what, 1, "", f"Error response from daemon: {_api_message(answer[1])}", None)
+
+
+# A target the CLI would send as is: lowercase path, optional tag, no digest (else: the CLI).
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_PLAIN_TARGET = re.compile(
+    rf"(?:[a-z0-9.-]+(?::[0-9]+)?/)?{_COMPONENT}(?:/{_COMPONENT})*"
+    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?"
+)
+
+
+def _tag_query(target: str) -> str | None:
+    """`repo=..&tag=..` as the docker CLI sends for `docker tag SOURCE TARGET` (tag defaults to
+    latest), or None when the CLI should parse the target itself."""
+    if not _PLAIN_TARGET.fullmatch(target):
+        return None
+    repo, tag = target, "latest"
+    name, sep, last = target.rpartition("/")
+    if ":" in last:
+        repo, tag = f"{name}{sep}{last.split(':', 1)[0]}", last.split(":", 1)[1]
+    return urlencode({"repo": repo, "tag": tag})
+
+
+def _api_message(body: bytes) -> str:
+    try:
+        return str(json.loads(body).get("message") or body.decode(errors="replace"))
+    except (ValueError, AttributeError):
+        return body.decode(errors="replace").strip()
+
+
+class _UnixConnection(http.client.HTTPConnection):
+    def __init__(self, path: str, timeout: float) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self._path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        try:
+            sock.connect(self._path)
+        except OSError:
+            sock.close()
+            raise
+        self.sock = sock
+
+
+def _engine_socket() -> str | None:
+    """The unix socket the docker CLI would talk to, when that is certain: DOCKER_HOST names a
+    unix socket, or nothing names another engine (no DOCKER_HOST, no DOCKER_CONTEXT, no
+    current context in the docker config) and the default socket exists. None otherwise."""
+    host = os.environ.get("DOCKER_HOST")
+    if host:
+        return host.removeprefix("unix://") if host.startswith("unix:///") else None
+    if os.environ.get("DOCKER_CONTEXT", "default") != "default":
+        return None
+    config = os.environ.get("DOCKER_CONFIG")
+    path = (Path(config) if config else Path.home() / ".docker") / "config.json"
+    try:
+        current = json.loads(path.read_text()).get("currentContext")
+    except FileNotFoundError:
+        current = None
+    except (OSError, ValueError, AttributeError):
+        return None
+    default = "/var/run/docker.sock"
+    return default if current in (None, "", "default") and os.path.exists(default) else None
+
+
+def _engine_api(method: str, path: str) -> tuple[int, bytes] | None:
+    """(status, body) of one Engine API request on the CLI's unix socket; None when the CLI
+    must do it instead (another kind of engine endpoint, or the socket does not answer)."""
+    where = _engine_socket()
+    if where is None:
+        return None
+    conn = _UnixConnection(where, timeout=60)
+    try:
+        conn.request(method, path)
+        response = conn.getresponse()
+        return response.status, response.read()
+    except (OSError, http.client.HTTPException):
+        return None
+    finally:
+        conn.close()
+
+
+def image_exists(ref: str) -> bool:
+    return bool(client().image.exists(ref))

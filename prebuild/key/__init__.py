@@ -1,0 +1,1 @@
+"""The content key: what shapes an image, hashed."""

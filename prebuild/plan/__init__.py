@@ -1,0 +1,1 @@
+"""Plan: keys plus registry status (present/missing/stale/unknown)."""

@@ -1,0 +1,187 @@
+"""The runner hook: make NAME's exact image available locally, as fast as a plain pull.
+
+The key is computed from the checkout exactly as `plan` does. When `REGISTRY/NAME:TAG` exists
+it is pulled and tagged as the name the CI scripts expect. When it does not (a pull request
+changed an input) or the registry cannot be reached in time, the fallback runs: a read-only
+build from the registry cache (never `--cache-to`, never a push; siblings it builds FROM that
+cannot be pulled either are built locally first), or cache arguments for the CI's own build
+command. A hook never fails a job that could still build.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Literal
+
+from prebuild import graph
+from prebuild.cache import backends
+from prebuild.engine import buildx, platforms
+from prebuild.engine.buildx import BuildRequest
+from prebuild.errors import DockerError, PrebuildError
+from prebuild.model import Project
+from prebuild.plan.planner import ImagePlan, Plan, make_client, make_plan
+
+Fallback = Literal["build", "cache-args", "fail"]
+Outcome = Literal["pulled", "built", "cache-args", "failed"]
+
+
+@dataclass
+class PullResult:
+    name: str
+    local_name: str
+    key: str | None
+    ref: str | None
+    outcome: Outcome = "failed"
+    seconds: float = 0.0
+    reason: str = ""
+    cache_args: list[str] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "key": self.key,
+            "ref": self.ref,
+            "local_name": self.local_name,
+            "outcome": self.outcome,
+            "seconds": self.seconds,
+            "reason": self.reason,
+            "cache_args": self.cache_args,
+        }
+
+
+def cache_from_entries(plan: ImagePlan) -> list[dict[str, str]]:
+    """What a read-only build may read: the image's cache (+ extras) and its moving tags."""
+    entries = backends.read_entries(plan.spec.cache, registry=plan.registry, name=plan.name)
+    entries += [{"type": "registry", "ref": f"{plan.repository}:{tag}"} for tag in plan.spec.tags]
+    return entries
+
+
+def cache_args(entries: list[dict[str, str]]) -> list[str]:
+    return ["--cache-from=" + ",".join(f"{k}={v}" for k, v in entry.items()) for entry in entries]
+
+
+def pull_one(
+    project: Project,
+    name: str,
+    *,
+    local_name: str | None = None,
+    fallback: Fallback = "build",
+    timeout: float = 30.0,
+    builder: str | None = None,
+) -> PullResult:
+    started = time.monotonic()
+    client = make_client(project, deadline=max(1.0, timeout))
+    plan = make_plan(
+        project, [name], client=client, native_platform=lambda: platforms.native(builder)
+    )
+    image = plan.by_name()[name]
+    result = PullResult(name=name, local_name=local_name or name, key=image.key, ref=image.ref)
+    entries = cache_from_entries(image)
+    result.cache_args = cache_args(entries)
+    if image.status in ("present", "stale") and image.ref:
+        try:
+            buildx.pull(image.ref)
+            buildx.tag(image.ref, result.local_name)
+            result.outcome = "pulled"
+        except DockerError as error:
+            result.reason = f"pull failed: {error.message.splitlines()[0]}"
+    else:
+        result.reason = image.reason or image.status
+    if result.outcome != "pulled":
+        _fallback(plan, image, result, fallback, entries, builder)
+    result.seconds = round(time.monotonic() - started, 2)
+    return result
+
+
+def _fallback(
+    plan: Plan, image: ImagePlan, result: PullResult, fallback: Fallback, entries, builder
+) -> None:
+    if fallback == "fail":
+        result.outcome = "failed"
+        return
+    if fallback == "cache-args":
+        result.outcome = "cache-args"
+        return
+    notes, step = [result.reason], "fallback build"
+    try:
+        for sibling in missing_siblings(plan, image.name):
+            step = f"sibling {sibling.name}"
+            hits = _build_local(sibling, sibling.ref or "", cache_from_entries(sibling), builder)
+            notes.append(f"built {step} locally ({hits})")
+        step = "fallback build"
+        hits = _build_local(image, result.local_name, entries, builder)
+    except PrebuildError as error:
+        result.outcome = "failed"
+        result.reason = "; ".join([*notes, f"{step} failed: {_why(error)}"]).lstrip("; ")
+        return
+    result.outcome = "built"
+    result.reason = "; ".join([*notes, f"built from the Dockerfile ({hits})"]).lstrip("; ")
+
+
+def missing_siblings(plan: Plan, name: str) -> list[ImagePlan]:
+    """Siblings `name` builds FROM (transitively), dependencies first, that the runner cannot
+    pull: their key tag is absent (a pull request changed `base` too) or the registry is down.
+    The fallback build is pinned to `REGISTRY/base:KEY`, so without them it cannot start."""
+    deps = plan.dependency_map()
+    needed = graph.closure([name], deps) - {name}
+    by_name = plan.by_name()
+    return [
+        by_name[n]
+        for n in graph.order(deps)
+        if n in needed and by_name[n].ref and by_name[n].status not in ("present", "stale")
+    ]
+
+
+def _build_local(image: ImagePlan, tag: str, entries, builder: str | None) -> str:
+    """Build read-only into the local engine as `tag`; returns the cache hits as text.
+
+    A sibling is tagged with its own key ref, which is exactly what its dependents' pins
+    (`--build-context base=docker-image://REGISTRY/base:KEY`) name: the docker driver resolves
+    them from the local image store. Nothing is pushed, so the registry never has that tag.
+    """
+    request = BuildRequest(
+        context=image.spec.context,
+        dockerfile=image.spec.dockerfile,
+        tags=(tag,),
+        target=image.spec.target,
+        build_args=image.spec.build_args,
+        build_contexts=image.pins,
+        labels=image.spec.labels,
+        platforms=image.platforms[:1],  # --load takes one platform: the runner's
+        cache_from=tuple(entries),
+        cache_to=None,  # read-only: a runner never writes cache
+        push=False,
+        load=True,
+        builder=builder,
+    )
+    with backends.session(
+        image.spec.cache, registry=image.registry, name=image.name, write=False
+    ) as cache:
+        if image.spec.cache.backend == "s3-sync":
+            request = _with_cache(request, cache.cache_from)
+        built = buildx.build(request, on_line=_log)
+    return f"cache {built.progress.cached}/{built.progress.total} steps"
+
+
+def _why(error: PrebuildError) -> str:
+    """One line saying what failed. A build that fails before any step (a base that cannot be
+    resolved) starts with just `docker buildx build failed (exit 1)`; buildx's own
+    `ERROR: failed to solve: ...` line further down says why."""
+    lines = error.message.splitlines()
+    solve = [x.strip() for x in lines if x.strip().startswith("ERROR: failed to solve")]
+    return f"{lines[0]}: {solve[-1]}" if solve and ": " not in lines[0] else lines[0]
+
+
+def _log(line: str) -> None:
+    """The fallback build's progress goes to stderr: it is the slow path of a runner's job, so
+    its log must show which steps ran and which the cache saved, while stdout stays reserved
+    for the `--format` output a hook evals or parses."""
+    print(line, file=sys.stderr, flush=True)
+
+
+def _with_cache(request: BuildRequest, extra: list[dict[str, str]]) -> BuildRequest:
+    from dataclasses import replace
+
+    return replace(request, cache_from=tuple(extra) + request.cache_from)

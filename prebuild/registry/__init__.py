@@ -1,0 +1,1 @@
+"""The OCI registry: reference grammar, a small client, auth, retention."""

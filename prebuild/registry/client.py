@@ -1,0 +1,480 @@
+"""A small OCI distribution API client: the few calls prebuild needs, each cheap and bounded.
+
+"Does this key tag exist?" is asked for every image on every CI run, so `head_manifest`
+costs exactly one HTTP request once auth is warm; every public call retries transient
+faults with backoff but never runs longer than `deadline` seconds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import socket
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from requests.auth import AuthBase
+
+from prebuild import __version__
+from prebuild.errors import RegistryError
+from prebuild.registry.auth import Authenticator, login_hint
+from prebuild.registry.refs import ImageRef, is_loopback, match_platform, validate_digest
+
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+INDEX_TYPES = frozenset({OCI_INDEX, DOCKER_LIST})
+MANIFEST_ACCEPT = ", ".join((OCI_INDEX, OCI_MANIFEST, DOCKER_LIST, DOCKER_MANIFEST))
+CREATED = "org.opencontainers.image.created"  # annotation
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_MAX_REDIRECTS = 5
+
+
+@dataclass(frozen=True)
+class ManifestHead:
+    digest: str
+    media_type: str
+    size: int | None
+
+
+@dataclass(frozen=True)
+class Manifest:
+    digest: str
+    media_type: str
+    raw: bytes
+    json: dict[str, Any]
+
+    @property
+    def is_index(self) -> bool:
+        return self.media_type in INDEX_TYPES or "manifests" in self.json
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """What a ref points at now: the tag's digest and, for an index, the platform's manifest."""
+
+    ref: ImageRef
+    platform: str
+    digest: str  # what the tag points at (index or manifest)
+    media_type: str
+    platform_digest: str  # the platform's image manifest; == digest for single-platform images
+    is_index: bool
+
+    @property
+    def pinned(self) -> ImageRef:
+        return self.ref.with_digest(self.digest)
+
+
+class _NoAuth(AuthBase):
+    """Explicit no-op auth: stops requests from reading ~/.netrc behind our back."""
+
+    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
+        return r
+
+
+_NO_AUTH = _NoAuth()
+
+
+class _Call:
+    """The time budget of one public call, shared by all its requests and retries."""
+
+    def __init__(self, deadline: float) -> None:
+        self.start = time.monotonic()
+        self.end = self.start + deadline
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.start
+
+    def remaining(self) -> float:
+        return self.end - time.monotonic()
+
+
+def _describe(exc: BaseException) -> str:
+    """A short, secret-free reason for a network failure, from anywhere in its cause chain."""
+    seen: list[BaseException] = []
+    todo: list[object] = [exc]
+    while todo:
+        e = todo.pop()
+        if isinstance(e, BaseException) and not any(e is s for s in seen):
+            seen.append(e)
+            todo += [e.__cause__, e.__context__, getattr(e, "reason", None), *e.args]
+    for kind, text in (
+        (ConnectionRefusedError, "connection refused"),
+        (ConnectionResetError, "connection reset"),
+        (socket.gaierror, "cannot resolve host"),
+        ((requests.Timeout, TimeoutError), "timed out"),
+    ):
+        if any(isinstance(e, kind) for e in seen):
+            return text
+    return "connection failed"
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds())
+    except (TypeError, ValueError):
+        return None
+
+
+def _registry_error_text(resp: requests.Response) -> str:
+    """`CODE: message` from an OCI error body, truncated; empty if there is none."""
+    try:
+        errors = resp.json().get("errors") or []
+        first = errors[0]
+        text = f"{first.get('code', '')}: {first.get('message', '')}".strip(": ")
+    except (ValueError, AttributeError, IndexError, TypeError):
+        return ""
+    return text[:200]
+
+
+def parse_created(value: Any) -> datetime | None:
+    """RFC 3339 -> aware datetime (UTC if no offset). None if absent, garbage, or at/before
+    the Unix epoch: reproducible builds (SOURCE_DATE_EPOCH=0) and docker's zero time
+    record no real build time."""
+    try:
+        parsed = datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        return None
+    parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return parsed if parsed.timestamp() > 0 else None
+
+
+def _created_annotation(obj: dict[str, Any]) -> datetime | None:
+    annotations = obj.get("annotations")
+    return parse_created(annotations.get(CREATED)) if isinstance(annotations, dict) else None
+
+
+class RegistryClient:
+    """OCI distribution API client; safe to share between threads."""
+
+    backoff_base = 0.2  # seconds before the first retry; doubles each time, with jitter
+    backoff_cap = 5.0
+
+    def __init__(
+        self,
+        *,
+        insecure: Iterable[str] = (),
+        docker_config_dir: Path | None = None,
+        timeout: float = 10.0,
+        deadline: float = 60.0,
+        session: requests.Session | None = None,
+        on_request: Callable[[str, str], None] | None = None,
+    ) -> None:
+        self.insecure = frozenset(h.split("://", 1)[-1].rstrip("/") for h in insecure)
+        self.timeout = timeout
+        self.deadline = deadline
+        self.on_request = on_request
+        self.auth = Authenticator(docker_config_dir)
+        if session is None:
+            session = requests.Session()
+            adapter = HTTPAdapter(pool_connections=16, pool_maxsize=32)
+            session.mount("https://", adapter)
+            session.mount("http://", adapter)
+        self.session = session
+        self._headers = {
+            "User-Agent": f"prebuild/{__version__} {requests.utils.default_user_agent()}"
+        }
+
+    # -- public API -------------------------------------------------------------------------
+
+    def head_manifest(self, ref: ImageRef) -> ManifestHead | None:
+        """Does the tag/digest exist? One HEAD request when auth is warm or not needed."""
+        call = _Call(self.deadline)
+        resp = self._request(call, "HEAD", ref, f"manifests/{ref.reference}", MANIFEST_ACCEPT)
+        if resp.status_code == 404:
+            return None
+        self._expect(resp, ref, 200)
+        media_type = resp.headers.get("Content-Type", "").split(";")[0].strip()
+        size = resp.headers.get("Content-Length")
+        digest = resp.headers.get("Docker-Content-Digest") or ref.digest
+        if not digest:  # registry omits the header on HEAD: pay for a GET instead
+            manifest = self._get_manifest(call, ref)
+            if manifest is None:
+                return None
+            return ManifestHead(manifest.digest, manifest.media_type, len(manifest.raw))
+        return ManifestHead(digest, media_type, int(size) if size and size.isdigit() else None)
+
+    def get_manifest(self, ref: ImageRef) -> Manifest | None:
+        """The manifest or index a ref points at (None on 404), its digest verified."""
+        return self._get_manifest(_Call(self.deadline), ref)
+
+    def resolve(self, ref: ImageRef, platform: str) -> Resolved:
+        """Pin a ref with one GET: the tag's digest, and the platform's manifest in an index.
+
+        `platform` is "os/arch[/variant]"; plain "linux" means this machine's architecture.
+        A single-platform manifest is taken as is (checking its platform would cost a GET).
+        """
+        manifest = self.get_manifest(ref)
+        if manifest is None:
+            raise RegistryError(f"{ref}: not found in the registry")
+        platform_digest = manifest.digest
+        if manifest.is_index:
+            platform_digest = self._pick(ref, manifest, platform)["digest"]
+        return Resolved(
+            ref, platform, manifest.digest, manifest.media_type, platform_digest, manifest.is_index
+        )
+
+    def list_tags(self, repo: ImageRef) -> list[str]:
+        """Every tag of the repository (empty if it does not exist), across Link pages."""
+        call = _Call(self.deadline)
+        url: str | None = self._url(repo, "tags/list")
+        tags: dict[str, None] = {}
+        seen: set[str] = set()
+        while url and url not in seen:
+            seen.add(url)
+            resp = self._request(call, "GET", repo, url, "application/json")
+            if resp.status_code == 404:
+                return []
+            self._expect(resp, repo, 200)
+            try:
+                tags.update(dict.fromkeys(resp.json().get("tags") or []))
+            except (ValueError, AttributeError, TypeError):
+                raise self._error(repo, "tags/list answered with invalid JSON") from None
+            link = resp.links.get("next", {}).get("url")
+            url = urljoin(resp.url or url, link) if link else None
+            if url and urlsplit(url)[:2] != urlsplit(resp.url)[:2]:  # would leak our token
+                raise self._error(repo, "tags/list Link points to another host")
+        return list(tags)
+
+    def delete_manifest(self, repo: ImageRef, digest: str) -> bool:
+        """Delete by digest. False if the registry refuses deletes (405 / UNSUPPORTED).
+
+        A manifest that is already gone (404) counts as deleted: gc may meet the same
+        digest under several tags.
+        """
+        validate_digest(digest)
+        resp = self._request(_Call(self.deadline), "DELETE", repo, f"manifests/{digest}", None)
+        if resp.status_code in (200, 202, 204, 404):
+            return True
+        if resp.status_code == 405 or "UNSUPPORTED" in _registry_error_text(resp):
+            return False
+        raise self._error(repo, f"DELETE manifest {digest}", resp)
+
+    def get_blob(self, repo: ImageRef, digest: str) -> bytes:
+        """A (small) blob such as an image config, following storage redirects, verified."""
+        return self._get_blob(_Call(self.deadline), repo, digest)
+
+    def image_created(self, ref: ImageRef, platform: str | None = None) -> datetime | None:
+        """When the image was built: the created annotation, else the config's "created".
+
+        For an index, `platform` picks the image (default: its first real platform).
+        None if the ref does not exist or records no time.
+        """
+        call = _Call(self.deadline)
+        manifest = self._get_manifest(call, ref)
+        if manifest is None:
+            return None
+        created = _created_annotation(manifest.json)
+        if manifest.is_index:
+            entry = self._pick(ref, manifest, platform)
+            created = created or _created_annotation(entry)
+            if created:
+                return created
+            manifest = self._get_manifest(call, ref.with_digest(entry["digest"]))
+            if manifest is None:
+                return None
+            created = _created_annotation(manifest.json)
+        if created:
+            return created
+        config_digest = (manifest.json.get("config") or {}).get("digest")
+        if not isinstance(config_digest, str):
+            return None
+        try:
+            config = json.loads(self._get_blob(call, ref, config_digest))
+        except ValueError:
+            return None
+        return parse_created(config.get("created")) if isinstance(config, dict) else None
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def _pick(self, ref: ImageRef, index: Manifest, platform: str | None) -> dict[str, Any]:
+        entries = [e for e in index.json.get("manifests") or [] if isinstance(e, dict)]
+        entry, available = match_platform(entries, platform)
+        if entry is None:
+            raise RegistryError(
+                f"{ref}: no image for platform {platform} "
+                f"(the index has: {', '.join(available) or 'no platforms'})"
+            )
+        return entry
+
+    def _get_manifest(self, call: _Call, ref: ImageRef) -> Manifest | None:
+        resp = self._request(call, "GET", ref, f"manifests/{ref.reference}", MANIFEST_ACCEPT)
+        if resp.status_code == 404:
+            return None
+        self._expect(resp, ref, 200)
+        raw = resp.content
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            raise self._error(ref, "manifest is not valid JSON") from None
+        if not isinstance(body, dict):
+            raise self._error(ref, "manifest is not a JSON object")
+        expected = ref.digest or resp.headers.get("Docker-Content-Digest")
+        digest = self._verify(ref, raw, expected)
+        media_type = resp.headers.get("Content-Type", "").split(";")[0].strip()
+        if media_type not in INDEX_TYPES and media_type not in (OCI_MANIFEST, DOCKER_MANIFEST):
+            media_type = body.get("mediaType") or (
+                OCI_INDEX if "manifests" in body else OCI_MANIFEST
+            )
+        return Manifest(digest, media_type, raw, body)
+
+    def _get_blob(self, call: _Call, repo: ImageRef, digest: str) -> bytes:
+        validate_digest(digest)
+        resp = self._request(call, "GET", repo, f"blobs/{digest}", None)
+        self._expect(resp, repo, 200)
+        self._verify(repo, resp.content, digest)
+        return resp.content
+
+    def _verify(self, ref: ImageRef, raw: bytes, expected: str | None) -> str:
+        """Digest of `raw`; a mismatch with what we asked for means corrupt or forged data."""
+        algorithm = (expected or "sha256:").split(":", 1)[0]
+        if algorithm not in hashlib.algorithms_available:
+            return expected or ""
+        actual = f"{algorithm}:{hashlib.new(algorithm, raw).hexdigest()}"
+        if expected and actual != expected:
+            raise self._error(ref, f"content digest {actual} does not match {expected}")
+        return actual
+
+    def _url(self, ref: ImageRef, path: str) -> str:
+        host = ref.api_host
+        plain = host in self.insecure or urlsplit(f"//{host}").hostname in self.insecure
+        scheme = "http" if plain or is_loopback(host) else "https"
+        return f"{scheme}://{host}/v2/{ref.repository}/{path}"
+
+    def _expect(self, resp: requests.Response, ref: ImageRef, status: int) -> None:
+        if resp.status_code != status:
+            method = resp.request.method if resp.request else "request"
+            raise self._error(ref, f"{method} {urlsplit(resp.url).path}", resp)
+
+    def _error(
+        self, ref: ImageRef, what: str, resp: requests.Response | None = None
+    ) -> RegistryError:
+        if resp is not None:
+            detail = _registry_error_text(resp)
+            what += f" -> HTTP {resp.status_code}" + (f" {detail}" if detail else "")
+        return RegistryError(self.auth.redact(f"{ref.registry}: {what}"))
+
+    def _request(
+        self, call: _Call, method: str, ref: ImageRef, path: str, accept: str | None
+    ) -> requests.Response:
+        """One API request with auth: answers at most one challenge, then gives up."""
+        url = path if "://" in path else self._url(ref, path)
+        host = ref.api_host
+        scope = f"repository:{ref.repository}:{'delete' if method == 'DELETE' else 'pull'}"
+        headers = dict(self._headers)
+        if accept:
+            headers["Accept"] = accept
+
+        def fetch(
+            m: str, u: str, h: dict[str, str], form: dict[str, str] | None
+        ) -> requests.Response:
+            return self._send(call, m, u, {**self._headers, **h}, form)
+
+        auth = self.auth.cached_header(ref.registry, host, scope)
+        if auth is None and self.auth.knows_bearer(host):
+            auth = self.auth.authorize(ref.registry, host, scope, None, fetch)
+        challenged = False
+        while True:
+            resp = self._send(
+                call, method, url, {**headers, **({"Authorization": auth} if auth else {})}
+            )
+            if resp.status_code == 401 and not challenged:
+                challenged = True
+                challenge = resp.headers.get("WWW-Authenticate")
+                auth = self.auth.authorize(ref.registry, host, scope, challenge, fetch)
+                if auth is not None:
+                    continue
+            if resp.status_code in (401, 403):
+                creds = self.auth.credentials(ref.registry)
+                who = "with the docker config's credentials" if creds else "anonymously"
+                raise RegistryError(
+                    self.auth.redact(
+                        f"{ref.registry}: access denied {who} to {ref.repository} "
+                        f"(HTTP {resp.status_code} on {method})"
+                    ),
+                    hint=login_hint(ref.registry),
+                )
+            return resp
+
+    def _send(
+        self,
+        call: _Call,
+        method: str,
+        url: str,
+        headers: dict[str, str],
+        form: dict[str, str] | None = None,
+    ) -> requests.Response:
+        """Send, retrying transient faults within the call's deadline.
+
+        Redirects are followed by hand so each hop is reported to `on_request` and the
+        Authorization header never leaves the registry's origin (blob storage redirects).
+        """
+        origin = urlsplit(url)[:2]
+        attempt = redirects = 0
+        while True:
+            attempt += 1
+            timeout = min(self.timeout, call.remaining())
+            if timeout <= 0:
+                raise RegistryError(
+                    f"{urlsplit(url).netloc}: out of time ({self.deadline:g}s deadline)",
+                    transient=True,
+                )
+            same_origin = urlsplit(url)[:2] == origin
+            if self.on_request:  # query strings off-origin may carry presigned signatures
+                self.on_request(method, url if same_origin else url.split("?", 1)[0])
+            retry_after = None
+            try:
+                resp = self.session.request(
+                    method, url, headers=headers, data=form, timeout=timeout,
+                    allow_redirects=False, auth=_NO_AUTH,
+                )  # fmt: skip
+            except requests.exceptions.SSLError:
+                raise RegistryError(
+                    f"{urlsplit(url).netloc}: TLS handshake failed",
+                    hint="if it serves plain HTTP, list it in insecure_registries",
+                ) from None
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                reason = _describe(exc)
+            except requests.exceptions.ChunkedEncodingError:
+                reason = "connection reset"
+            else:
+                location = resp.headers.get("Location")
+                if resp.status_code in _REDIRECTS and location and redirects < _MAX_REDIRECTS:
+                    redirects += 1
+                    attempt = 0
+                    url = urljoin(url, location)
+                    if urlsplit(url)[:2] != origin:
+                        headers = {k: v for k, v in headers.items() if k != "Authorization"}
+                    method = "GET" if resp.status_code == 303 else method
+                    continue
+                if resp.status_code < 500 and resp.status_code != 429:
+                    return resp
+                reason = f"HTTP {resp.status_code}"
+                retry_after = _retry_after(resp.headers.get("Retry-After"))
+            delay = retry_after
+            if delay is None:
+                delay = min(self.backoff_cap, self.backoff_base * 2 ** (attempt - 1))
+                delay *= 0.5 + random.random() / 2
+            if call.remaining() - delay <= 0:
+                raise RegistryError(
+                    f"{urlsplit(url).netloc}: {reason} after {attempt} attempts "
+                    f"in {call.elapsed():.1f}s",
+                    transient=True,
+                )
+            time.sleep(delay)

@@ -1,0 +1,272 @@
+"""Registry retention: delete old key tags, never anything a moving tag or cache ref still needs.
+
+Only key tags (TAG_LENGTH lowercase hex, see keys.tag_for) are ever candidates. The OCI
+distribution API deletes by manifest digest, which untags EVERY tag pointing at it, so a digest
+is deleted only when no kept or protected tag shares it. Deleting a manifest frees no storage by
+itself: the registry's own garbage collection reclaims unreferenced blobs later.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from prebuild.durations import format_duration
+from prebuild.errors import RegistryError
+from prebuild.key.material import TAG_LENGTH
+from prebuild.registry.client import RegistryClient
+from prebuild.registry.refs import ImageRef
+
+WORKERS = 8
+_KEY_TAG = re.compile(rf"[0-9a-f]{{{TAG_LENGTH}}}")
+# --delete-untagged matters: every cache export re-points `buildcache` and leaves the previous
+# cache manifest untagged, and a plain garbage-collect keeps every manifest's blobs, so the
+# registry would grow by one full cache per night (checked on distribution 2.8).
+STORAGE_NOTE = (
+    "deleting manifests frees no storage until the registry's own garbage collection runs "
+    "(distribution: `registry garbage-collect --delete-untagged CONFIG`, registry stopped or "
+    "read-only; without --delete-untagged it also keeps every old buildcache manifest)"
+)
+
+
+def is_key_tag(tag: str) -> bool:
+    """A content-key tag (keys.tag_for): the only kind gc may delete."""
+    return _KEY_TAG.fullmatch(tag) is not None
+
+
+@dataclass(frozen=True)
+class TagInfo:
+    """One tag as gc saw it. `size` = manifest + config + layers (all of an index's images)."""
+
+    tag: str
+    digest: str
+    created: datetime | None
+    size: int
+    # digest -> size of every blob/manifest the tag's manifest names (for bytes_freed)
+    blobs: tuple[tuple[str, int], ...] = field(default=(), compare=False, repr=False)
+
+    def as_json(self) -> dict[str, Any]:
+        created = self.created.isoformat() if self.created else None
+        return {"tag": self.tag, "digest": self.digest, "created": created, "size": self.size}
+
+
+@dataclass
+class RegistryGcReport:
+    """Outcome for one repository; on a dry run `deleted` is what WOULD be deleted."""
+
+    image: str
+    kept: list[tuple[str, str]]  # (tag, why)
+    deleted: list[TagInfo]
+    refused: bool  # the registry refused deletes (405 / UNSUPPORTED): reported, not an error
+    bytes_freed: int  # approximate: deleted manifests' blobs that no kept manifest names
+    dry_run: bool
+    not_deleted: list[TagInfo] = field(default_factory=list)  # chosen, left after a refusal
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "image": self.image,
+            "dry_run": self.dry_run,
+            "kept": [{"tag": tag, "why": why} for tag, why in self.kept],
+            "deleted": [info.as_json() for info in self.deleted],
+            "not_deleted": [info.as_json() for info in self.not_deleted],
+            "refused": self.refused,
+            "bytes_freed": self.bytes_freed,
+        }
+
+
+# -- policy ---------------------------------------------------------------------------------
+
+
+def plan_retention(
+    tags: list[TagInfo],
+    *,
+    keep: int,
+    max_age_seconds: int | None,
+    protected_tags: set[str],
+    now: datetime,
+) -> tuple[list[tuple[str, str]], list[TagInfo]]:
+    """(kept (tag, why), to delete) for one repository. Pure: no I/O.
+
+    Kept: every non-key or protected tag; key tags of unknown age; the newest `keep` key tags;
+    key tags younger than `max_age_seconds`; and any tag sharing a digest with a kept one.
+    Returned in a stable order: other tags by name, then key tags newest first; deletions
+    oldest first.
+    """
+    if keep < 0:
+        raise ValueError("keep must be >= 0")
+    why: dict[str, str] = {}
+    candidates: list[TagInfo] = []
+    for info in tags:
+        if not is_key_tag(info.tag):
+            why[info.tag] = "moving tag" if info.tag in protected_tags else "not a key tag"
+        elif info.tag in protected_tags:
+            why[info.tag] = "protected tag"
+        elif info.created is None:
+            why[info.tag] = "created time unknown"
+        else:
+            candidates.append(info)
+    candidates.sort(key=_newest_first)
+    doomed: list[TagInfo] = []
+    for rank, info in enumerate(candidates):
+        assert info.created is not None
+        age = (_aware(now) - _aware(info.created)).total_seconds()
+        if rank < keep:
+            why[info.tag] = f"newest {keep}"
+        elif max_age_seconds is not None and age < max_age_seconds:
+            why[info.tag] = f"younger than {format_duration(max_age_seconds)}"
+        else:
+            doomed.append(info)
+    # A delete removes every tag of the digest: a kept tag's digest must survive.
+    holders: dict[str, str] = {}
+    for info in sorted((i for i in tags if i.tag in why), key=_holder_preference):
+        holders.setdefault(info.digest, info.tag)
+    deleted: list[TagInfo] = []
+    for info in doomed:
+        if info.digest in holders:
+            why[info.tag] = f"same manifest as '{holders[info.digest]}'"
+        else:
+            deleted.append(info)
+    order = {info.tag: i for i, info in enumerate(sorted(tags, key=_report_order))}
+    kept = sorted(why.items(), key=lambda item: order[item[0]])
+    deleted.sort(key=_newest_first, reverse=True)
+    return kept, deleted
+
+
+def _aware(when: datetime) -> datetime:
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
+def _newest_first(info: TagInfo) -> tuple[float, str]:
+    created = info.created.timestamp() if info.created else float("-inf")  # unknown: last
+    return (-created, info.tag)
+
+
+def _holder_preference(info: TagInfo) -> tuple[bool, str]:
+    """Name a moving tag ('latest') rather than another key tag when explaining a shared digest."""
+    return (is_key_tag(info.tag), info.tag)
+
+
+def _report_order(info: TagInfo) -> tuple[bool, float, str]:
+    key_tag = is_key_tag(info.tag)
+    return (key_tag, _newest_first(info)[0] if key_tag else 0.0, info.tag)
+
+
+def bytes_freed(deleted: Iterable[TagInfo], kept: Iterable[TagInfo]) -> int:
+    """Bytes of the deleted manifests' blobs that no kept manifest names (each blob once)."""
+    shared = {digest for info in kept for digest, _ in info.blobs}
+    freed = {d: size for info in deleted for d, size in info.blobs if d not in shared}
+    return sum(freed.values())
+
+
+# -- against a registry ---------------------------------------------------------------------
+
+
+def collect(
+    client: RegistryClient,
+    repository: ImageRef,
+    *,
+    keep: int,
+    max_age_seconds: int | None,
+    protected_tags: set[str],
+    apply: bool,
+    now: datetime | None = None,
+) -> RegistryGcReport:
+    """Inspect every tag of `repository`, apply the policy, delete (only when `apply`).
+
+    A refusal stops further deletes for this repository and is reported; any other
+    RegistryError propagates.
+    """
+    repo = repository.repository_ref
+    clock = now or datetime.now(UTC)
+    with ThreadPoolExecutor(WORKERS) as pool:
+        tags = client.list_tags(repo)
+        heads = list(pool.map(lambda tag: client.head_manifest(repo.with_tag(tag)), tags))
+        digest_of = {tag: head.digest for tag, head in zip(tags, heads, strict=True) if head}
+        # Creation time matters only for deletion candidates: skip it for the others.
+        dated = {d for t, d in digest_of.items() if is_key_tag(t) and t not in protected_tags}
+        digests = sorted(set(digest_of.values()))
+        inspected = list(pool.map(lambda d: _inspect(client, repo, d, d in dated), digests))
+    by_digest = dict(zip(digests, inspected, strict=True))
+    infos = []
+    for tag, digest in digest_of.items():
+        created, blobs = by_digest[digest]
+        infos.append(TagInfo(tag, digest, created, sum(size for _, size in blobs), blobs))
+    kept, doomed = plan_retention(
+        infos, keep=keep, max_age_seconds=max_age_seconds, protected_tags=protected_tags, now=clock
+    )
+    deleted, left, refused = (doomed, [], False) if not apply else _delete(client, repo, doomed)
+    kept_tags = {tag for tag, _ in kept}
+    kept_infos = [info for info in infos if info.tag in kept_tags]
+    return RegistryGcReport(
+        image=repo.name,
+        kept=kept,
+        deleted=deleted,
+        refused=refused,
+        bytes_freed=bytes_freed(deleted, kept_infos + left),
+        dry_run=not apply,
+        not_deleted=left,
+    )
+
+
+def _delete(
+    client: RegistryClient, repo: ImageRef, doomed: list[TagInfo]
+) -> tuple[list[TagInfo], list[TagInfo], bool]:
+    """(deleted, left, refused): one DELETE per digest, stopping at the first refusal."""
+    done: set[str] = set()
+    refused = False
+    for info in doomed:
+        if info.digest not in done:
+            if not client.delete_manifest(repo, info.digest):
+                refused = True
+                break
+            done.add(info.digest)
+    deleted = [info for info in doomed if info.digest in done]
+    return deleted, [info for info in doomed if info.digest not in done], refused
+
+
+def _inspect(
+    client: RegistryClient, repo: ImageRef, digest: str, want_created: bool
+) -> tuple[datetime | None, tuple[tuple[str, int], ...]]:
+    """(created, blobs) of one manifest digest; an index counts all its manifests' blobs."""
+    ref = repo.with_digest(digest)
+    manifest = client.get_manifest(ref)
+    if manifest is None:  # deleted meanwhile: nothing to free, and no age to judge by
+        return None, ()
+    blobs: dict[str, int] = {digest: len(manifest.raw)}
+    if manifest.is_index:
+        for entry in manifest.json.get("manifests") or []:
+            child_digest = entry.get("digest") if isinstance(entry, dict) else None
+            if not isinstance(child_digest, str):
+                continue
+            child = client.get_manifest(repo.with_digest(child_digest))
+            if child is not None:
+                blobs[child.digest] = len(child.raw)
+                blobs.update(_descriptors(child.json))
+    else:
+        blobs.update(_descriptors(manifest.json))
+    return _created(client, ref) if want_created else None, tuple(blobs.items())
+
+
+def _created(client: RegistryClient, ref: ImageRef) -> datetime | None:
+    """image_created, with a permanent failure (e.g. an index of attestations only) read as
+    "unknown", which keeps the tag; transient failures propagate."""
+    try:
+        return client.image_created(ref)
+    except RegistryError as exc:
+        if exc.transient:
+            raise
+        return None
+
+
+def _descriptors(manifest: dict[str, Any]) -> dict[str, int]:
+    """digest -> size of an image manifest's config and layers (sizes from the descriptors)."""
+    found: dict[str, int] = {}
+    for desc in [manifest.get("config"), *(manifest.get("layers") or [])]:
+        if isinstance(desc, dict) and isinstance(desc.get("digest"), str):
+            size = desc.get("size")
+            found[desc["digest"]] = size if isinstance(size, int) and size >= 0 else 0
+    return found

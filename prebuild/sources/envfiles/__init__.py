@@ -1,0 +1,1 @@
+"""The env-file importer: bash env files read statically, never executed."""

@@ -1,0 +1,310 @@
+"""The static env-file reader against real bash: same variables for every supported construct,
+a located ConfigError for everything else."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from prebuild.errors import ConfigError
+from prebuild.sources.envfiles.reader import read_env
+
+BASH = shutil.which("bash")
+# Variables bash itself puts in the environment of `env`.
+BASH_OWN = {"PWD", "OLDPWD", "SHLVL", "_"}
+
+# (id, files' texts in sourcing order, initial environment)
+FIDELITY: list[tuple[str, list[str], dict[str, str]]] = [
+    ("plain-and-export", ["A=1\nexport B=2\nC=three\n"], {}),
+    ("shebang-set-comments", ["#!/usr/bin/env bash\nset -ex\n# c\nA=1 # trailing\nB=x#y\n"], {}),
+    ("set-options", ["set -o errexit -o pipefail\nset +x\nA=1\n"], {}),
+    ("single-quotes", ["A='a $B \"c\" \\\\ d'\n"], {"B": "no"}),
+    ("double-quote-escapes", ['A="a\\b\\$c\\"d\\\\e\\`f"\n'], {}),
+    ("adjacent-quoting", ["A=a\"b c\"'d e'f\n"], {}),
+    ("unquoted-escapes", ["A=a\\ b\\\\c\\$d\\'e\n"], {}),
+    ("empty-values", ["A=\nB=''\nC=\"\"\nexport D=\n"], {}),
+    ("multiline-double", ['A="line1\nline2\n  line3"\n'], {}),
+    ("multiline-single", ["A='line1\nline2 \\\nline3'\n"], {}),
+    ("continuation-in-double", ['export A="x \\\n y \\\n"\n'], {}),
+    ("continuation-unquoted", ["A=ab\\\ncd\nexport B=1 \\\n  C=2\n"], {}),
+    ("comment-backslash-is-not-continuation", ["# comment \\\nA=1\n"], {}),
+    ("dollar-forms", ['B=v\nA=$B-${B}x"$B"\nC=$B_x\nD=${B}_x\n'], {}),
+    ("literal-dollar", ['A=$\nB="$"\nC="a$ b"\nD=a$\nE="$\'x"\n'], {}),
+    ("unset-expands-empty", ["A=x${NOPE}y$NOPE\n"], {}),
+    ("colon-dash", ["E=\nA=${NOPE:-d1} B=${E:-d2} C=${S:-d3}\n"], {"S": "set"}),
+    ("dash-without-colon", ["E=\nA=${NOPE-d1} B=${E-d2}x\n"], {}),
+    ("assign-default", ['E=\nA=${N1:=one} B=${E:=two}\nC=${N2=three}\n: "${N3:=four}"\n'], {}),
+    ("alternate", ["E=\nS=s\nA=${S:+alt}${E:+no}${E+yes}${NOPE+no}\n"], {}),
+    ("nested-default", ['A=${X:-${Y:-inner}}\nB="${X:-pre-${Y:-in}-post}"\n'], {}),
+    ("quoted-default-word", ["A=${X:-\"a b\"}\nB=${X:-'c d'}\nC=${X:-a b}\n"], {}),
+    ("single-quote-literal-in-dq", ["A=\"${X:-'lit'}\"\n"], {}),
+    ("escapes-in-default", ['A=${X:-a\\}b}\nB="${X:-c\\}d}"\nC="${X:-e\\f}"\nD=${X:-g\\h}\n'], {}),
+    ("braces-in-default", ['A=${X:-{a}b}\nB="${X:-{c}d}"\n'], {}),
+    ("default-spans-lines", ['A="${X:-one\ntwo}"\n'], {}),
+    ("sequential-assignments", ["A=1 B=$A\n"], {}),
+    ("export-expands-first", ["A=0\nexport A=1 B=$A\n"], {}),
+    ("export-names", ["A=1\nexport A B\nB=2\nexport C\n"], {}),
+    ("export-no-split-or-glob", ["X='a  b'\nexport A=$X B=* C=f?\n"], {}),
+    ("plain-no-brace-expansion", ["A={a,b}\nB=x{1..3}\n"], {}),
+    ("append", ['A=a\nA+=b\nexport B+=c\nB+="d e"\n'], {"B": "init"}),
+    ("semicolons", ["A=1; B=2;C=3\n"], {}),
+    ("unset", ["A=1\nunset A\nexport B=2\nunset -v B\n"], {}),
+    ("noop-commands", ['echo "hello $A"\ntrue\n: nothing\nA=1\n'], {}),
+    ("tilde-not-expanded", ["A=a~b\nB=\"~\"\nC='~/x'\nD=x~:y\n"], {}),
+    ("initial-env", ["A=${BASE:-d}/x\nB=${MISS:-d}\nBASE=over\n"], {"BASE": "/env"}),
+    ("initial-unset", ["unset BASE\nA=${BASE:-gone}\n"], {"BASE": "/env"}),
+    ("allexport-option", ["B=2\nset -a\nA=1\nexport C\n"], {}),
+    ("no-trailing-newline", ['A=1\nB="two"'], {}),
+    ("blank-lines-and-tabs", ["\n\n\tA=1\t\n   \n\t export\tB=2 \n"], {}),
+    (
+        "bitcoin-style",
+        [
+            'export CI_IMAGE_NAME_TAG="mirror.gcr.io/ubuntu:24.04"\n'
+            "export CONTAINER_NAME=ci_native_asan\n"
+            'export BITCOIN_CONFIG="\\\n -DWITH_ZMQ=ON \\\n -DSANITIZERS=address \\\n"\n',
+            "export LC_ALL=C.UTF-8\n"
+            "BASE_ROOT_DIR=${BASE_ROOT_DIR:-/ci_container_base}\n"
+            "export BASE_ROOT_DIR\n"
+            "export CI_IMAGE_PLATFORM=${CI_IMAGE_PLATFORM:-linux}\n"
+            "export CONTAINER_NAME=${CONTAINER_NAME:-ci_unnamed}\n"
+            "export MAKEJOBS=${MAKEJOBS:--j4}\n"
+            'export CI_RETRY_EXE=${CI_RETRY_EXE:-"retry --"}\n',
+        ],
+        {},
+    ),
+    ("two-files-share-state", ["A=1\nset -a\n", "B=$A\nC=${A:+seen}\n"], {}),
+    (
+        "nested-quotes-in-dq-default",
+        ['A="${X:-"q r"}"\nB="${X:-\\"s\\"}"\nC="${X:-a\'b\'c}"\n'],
+        {},
+    ),
+    ("mixed-quotes-in-default", ["A=${X:-a\"b\"c}\nB=${X:-a'b'c}\nC=${X:-}\nD=${X:=}\n"], {}),
+    ("expansion-in-dq-default", ['Y=y\nA="${X:-<$Y ${Y}>}"\nB=$Y$Y\n'], {}),
+    ("export-default-with-space", ['export A=${X:-a b} B="${X:-c  d}"\n'], {}),
+    ("empty-then-assignment", ["A= B=1\nC=1;\n"], {}),
+    ("hash-at-value-start", ["A=#not-a-comment\nB=1 #c\n  # indented comment\nC=2\n"], {}),
+    ("quote-in-single-quotes", ["A='it'\\''s'\n"], {}),
+    ("side-effect-in-echo", ["echo ${X:=from-echo}\n"], {}),
+    ("lazy-default-word", ["A=set\nC=${A:-${B:=x}}\nD=${N:-${E:=y}}\n"], {}),
+    ("names-with-digits", ["A_1=x\n_B2=$A_1\n"], {}),
+]
+
+
+def _write(tmp_path: Path, texts: list[str]) -> list[Path]:
+    paths = []
+    for index, text in enumerate(texts):
+        path = tmp_path / f"f{index}.sh"
+        path.write_text(text)
+        paths.append(path)
+    return paths
+
+
+def bash_env(files: list[Path], initial: dict[str, str], *, allexport: bool) -> dict[str, str]:
+    """What real bash exports after sourcing `files` in order, from an empty (`env -i`) env."""
+    assert BASH is not None
+    sources = "".join(f'. "${index + 1}" >/dev/null; ' for index in range(len(files)))
+    script = ("set -a; " if allexport else "") + sources + "env -0"
+    assignments = [f"{name}={value}" for name, value in initial.items()]
+    command = ["env", "-i", *assignments, BASH, "-c", script, "bash", *map(str, files)]
+    done = subprocess.run(command, capture_output=True, check=True, cwd=files[0].parent)
+    pairs = (item.split("=", 1) for item in done.stdout.decode().split("\0") if item)
+    return {name: value for name, value in pairs if name not in BASH_OWN}
+
+
+@pytest.mark.skipif(BASH is None, reason="needs bash to compare against")
+@pytest.mark.parametrize(
+    ("texts", "initial"), [(t, i) for _, t, i in FIDELITY], ids=[f[0] for f in FIDELITY]
+)
+def test_values_match_bash(tmp_path: Path, texts: list[str], initial: dict[str, str]) -> None:
+    files = _write(tmp_path, texts)
+    result = read_env(files, initial=initial)
+    # Every variable (bash run with `set -a`, which exports each assignment) ...
+    assert result.values == bash_env(files, initial, allexport=True)
+    # ... and exactly the exported ones (bash as is).
+    exported = {name: result.values[name] for name in result.exported}
+    assert exported == bash_env(files, initial, allexport=False)
+
+
+def test_lines_record_where_each_variable_was_last_set(tmp_path: Path) -> None:
+    job, shared = _write(
+        tmp_path,
+        [
+            'A=1\nB="multi\nline"\nexport C=\\\n3\nD=${D:=4}\n',
+            "A=${A:-x}\n\n: ${E:=5}\nF=6; G=7\n",
+        ],
+    )
+    result = read_env([job, shared])
+    assert result.lines == {
+        "A": (shared, 1),
+        "B": (job, 2),
+        "C": (job, 4),
+        "D": (job, 6),
+        "E": (shared, 3),
+        "F": (shared, 4),
+        "G": (shared, 4),
+    }
+    assert result.history["A"] == ((job, 1), (shared, 1))
+    assert result.history["B"] == ((job, 2),)
+
+
+def test_initial_values_have_no_line_and_are_exported(tmp_path: Path) -> None:
+    (path,) = _write(tmp_path, ["A=$PREBUILD_BASE\n"])
+    result = read_env([path], initial={"PREBUILD_BASE": "reg/base:1"})
+    assert result.values == {"PREBUILD_BASE": "reg/base:1", "A": "reg/base:1"}
+    assert "PREBUILD_BASE" not in result.lines
+    assert result.exported == {"PREBUILD_BASE"}
+
+
+def test_nothing_is_executed(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    (path,) = _write(tmp_path, [f"A=1\nB=$(touch {marker})\n"])
+    with pytest.raises(ConfigError):
+        read_env([path])
+    assert not marker.exists()
+
+
+# (id, text, expected message fragment, expected line)
+UNSUPPORTED: list[tuple[str, str, str, int]] = [
+    ("command-substitution", "A=1\nB=$(date)\n", "command substitution '$(...)'", 2),
+    ("command-substitution-dq", 'A="x $(date)"\n', "command substitution '$(...)'", 1),
+    ("backticks", "A=1\n\nB=`date`\n", "backticks", 3),
+    ("backticks-dq", 'A="`date`"\n', "backticks", 1),
+    ("arithmetic", "A=$((1 + 2))\n", "arithmetic '$((...))'", 1),
+    ("arithmetic-brackets", "A=$[1 + 2]\n", "arithmetic '$[...]'", 1),
+    ("arithmetic-command", "A=1\n((A++))\n", "arithmetic '((...))'", 2),
+    ("let", "let A=1\n", "command 'let'", 1),
+    ("array-assignment", "A=(one two)\n", "arrays", 1),
+    ("array-element", "A[0]=x\n", "arrays", 1),
+    ("paren-in-word", "A=x(y)\n", "'(' in a word", 1),
+    ("array-append", "A+=(x)\n", "arrays", 1),
+    ("array-reference", "B=${A[0]}\n", "arrays", 1),
+    ("if", "A=1\nif true; then A=2; fi\n", "'if' (control flow)", 2),
+    ("for", "for x in a; do A=$x; done\n", "'for' (control flow)", 1),
+    ("case", "case $A in x) ;; esac\n", "'case' (control flow)", 1),
+    ("function-keyword", "function f { A=1; }\n", "'function' (control flow)", 1),
+    ("function-parens", "A=1\nf() { A=1; }\n", "function definitions", 2),
+    ("group", "{ A=1; }\n", "'{' (control flow)", 1),
+    ("test-brackets", "[[ -n $A ]]\n", "'[[' (control flow)", 1),
+    ("source", "A=1\nsource ./other.sh\n", "'source' (other files are not followed)", 2),
+    ("dot", ". ./other.sh\n", "'.' (other files are not followed)", 1),
+    ("and-list", "A=1 && B=2\n", "'&' and '&&'", 1),
+    ("or-list", "A=1 || B=2\n", "pipes and '||'", 1),
+    ("pipe", "echo x | read A\n", "pipes", 1),
+    ("redirection", "echo x > out\n", "redirections", 1),
+    ("heredoc", "cat <<EOF\nx\nEOF\n", "redirections", 1),
+    ("subshell", "(A=1)\n", "subshells", 1),
+    ("other-command", "A=1\ncd /tmp\n", "command 'cd'", 2),
+    ("eval", "eval A=1\n", "command 'eval'", 1),
+    ("declare", "declare -x A=1\n", "command 'declare'", 1),
+    ("dynamic-command", "$CMD\n", "not a literal word", 1),
+    ("assignment-before-command", "A=1 echo x\n", "assignments before a command", 1),
+    ("length", "A=${#B}\n", "length", 1),
+    ("indirection", "A=${!B}\n", "indirection", 1),
+    ("pattern-removal", "A=${B#x}\n", "'${B#x", 1),
+    ("substring", "A=${B:1:2}\n", "'${B:1:2", 1),
+    ("positional", "A=$1\n", "special parameter '$1'", 1),
+    ("special", "A=$$\n", "special parameter '$$'", 1),
+    ("positional-braced", "A=${1}\n", "this parameter expansion", 1),
+    ("ansi-c-quote", "A=$'x\\n'\n", "quoting after '$'", 1),
+    ("locale-quote", 'A=$"x"\n', "quoting after '$'", 1),
+    ("tilde", "A=~/x\n", "tilde expansion", 1),
+    ("tilde-after-colon", "PATH=/bin:~/bin\n", "tilde expansion", 1),
+    ("tilde-in-default", "A=${X:-~/x}\n", "tilde expansion", 1),
+    ("export-option", "export -n A\n", "export argument -n", 1),
+    ("export-brace-expansion", "export A={a,b}\n", "brace expansion", 1),
+    ("set-positional", "set -- a b\n", "positional parameters", 1),
+    ("unset-function", "unset -f f\n", "unset argument -f", 1),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment", "line"),
+    [(t, f, n) for _, t, f, n in UNSUPPORTED],
+    ids=[u[0] for u in UNSUPPORTED],
+)
+def test_unsupported_constructs_are_located_errors(
+    tmp_path: Path, text: str, fragment: str, line: int
+) -> None:
+    (tmp_path / "ci").mkdir()
+    path = tmp_path / "ci" / "env.sh"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as caught:
+        read_env([path], root=tmp_path)
+    error = caught.value
+    assert fragment in error.message
+    assert (error.file, error.line) == ("ci/env.sh", line)
+    assert error.hint  # says why: the files are read statically
+    assert str(error).startswith(f"ci/env.sh:{line}: ")
+
+
+@pytest.mark.parametrize(
+    ("text", "message", "line"),
+    [
+        ('A=1\nB="open\nstill open\n', "unterminated double quote opened at line 2", 2),
+        ("A='open\n", "unterminated single quote opened at line 1", 1),
+        ("\nA=${B:-x\n", "unterminated '${' opened at line 2", 2),
+        ('A="${B:-"x}"\n', "unterminated '${' opened at line 1", 1),
+        ("A=1 ;;\n", "unexpected ';'", 1),
+        ("A=1\r\nB=2\r\n", "file contains a carriage return (CRLF line ends?)", 1),
+        ("A=1\nB=\0\n", "file contains a NUL byte", 2),
+    ],
+)
+def test_syntax_errors_name_file_and_line(
+    tmp_path: Path, text: str, message: str, line: int
+) -> None:
+    path = tmp_path / "job.sh"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as caught:
+        read_env([path])
+    assert caught.value.message == f"{path}:{line}: {message}"
+    assert (caught.value.file, caught.value.line) == (str(path), line)
+
+
+def test_set_u_makes_unknown_variables_errors_like_bash(tmp_path: Path) -> None:
+    (path,) = _write(
+        tmp_path, ["A=${MISSING:-ok}${MISSING-}${MISSING:+x}\nset -u\nB=1\nC=$MISSING\n"]
+    )
+    if BASH is not None:
+        done = subprocess.run(["env", "-i", BASH, "-c", f'. "{path}"'], capture_output=True)
+        assert done.returncode != 0 and b"MISSING: unbound variable" in done.stderr
+    with pytest.raises(ConfigError) as caught:
+        read_env([path])
+    assert caught.value.line == 4
+    assert "MISSING: unbound variable" in caught.value.message
+    (path,) = _write(tmp_path, ["set -u\nset +u\nA=$MISSING\n"])
+    assert read_env([path]).values == {"A": ""}
+
+
+def test_required_expansion_error(tmp_path: Path) -> None:
+    (path,) = _write(tmp_path, ["A=${SET:?}\n\nB=${NOPE:?must name the base}\n"])
+    with pytest.raises(ConfigError) as caught:
+        read_env([path], initial={"SET": "1"})
+    assert caught.value.message == f"{path}:3: NOPE: must name the base"
+
+
+def test_missing_file_is_a_located_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        read_env([tmp_path / "ci" / "nope.sh"], root=tmp_path)
+    assert caught.value.file == "ci/nope.sh"
+    assert "cannot read env file" in caught.value.message
+
+
+FIXTURE_CI = Path(__file__).resolve().parents[3] / "fixtures" / "envfiles_repo" / "ci" / "test"
+
+
+@pytest.mark.skipif(BASH is None, reason="needs bash to compare against")
+@pytest.mark.parametrize(
+    "job", sorted(p.name for p in FIXTURE_CI.glob("00_setup_env_*.sh")), ids=lambda name: name
+)
+def test_fixture_env_files_match_bash(job: str) -> None:
+    """The fixture's job files, job first then the shared defaults, as Bitcoin Core sources them."""
+    files = [FIXTURE_CI / job, FIXTURE_CI / "00_setup_env.sh"]
+    initial = {"PREBUILD_BASE": "127.0.0.1:5000/base/busybox:latest"}
+    result = read_env(files, initial=initial)
+    assert result.values == bash_env(files, initial, allexport=True)
+    assert {n: result.values[n] for n in result.exported} == bash_env(
+        files, initial, allexport=False
+    )
