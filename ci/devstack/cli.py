@@ -8,10 +8,9 @@ import shlex
 import shutil
 import socket
 import sys
-import urllib.request
 from contextlib import contextmanager
 
-from devstack import engine, packages, procs, seed, services
+from devstack import emulation, engine, packages, procs, seed, services
 from devstack.layout import (
     ACCESS_KEY,
     BASE_IMAGE_REPO,
@@ -23,7 +22,7 @@ from devstack.layout import (
 )
 
 SERVICES = ("moto", "registry", "s3-registry")
-COMMANDS = ("up", "down", "status", "env", "registry-gc")
+COMMANDS = ("up", "down", "status", "env", "registry-gc", "restart-engine")
 
 
 def say(message: str) -> None:
@@ -52,6 +51,10 @@ def up(lay: Layout) -> None:
     with locked(lay):
         packages.ensure_system_packages(say)
         packages.ensure_engine(lay.prefix, lay.debs, say)
+        try:  # before dockerd: BuildKit probes its emulated platforms when it starts
+            emulation.ensure(say)
+        except procs.StackError as error:  # native builds still work: warn, do not fail
+            say(f"warning: {error}")
         engine.write_docker_config(lay)
         moto_server = services.ensure_tools_venv(lay, say)
         for name, port, env_name, start in (
@@ -83,9 +86,7 @@ def up(lay: Layout) -> None:
                 say(note)
             say("starting dockerd")
             engine.start(lay, [lay.registry_addr, lay.s3_registry_addr])
-        if not _tag_exists(lay.registry_addr, BASE_IMAGE_REPO, BASE_IMAGE_TAG):
-            digest = seed.push_base(lay.registry_addr, BASE_IMAGE_REPO, BASE_IMAGE_TAG)
-            say(f"seeded base image {lay.base_image}@{digest}")
+        seed.ensure_base(lay.registry_addr, BASE_IMAGE_REPO, BASE_IMAGE_TAG, lay.cache, say)
     say("up: " + ", ".join(f"{n}={s}" for n, s in status_items(lay)))
 
 
@@ -102,20 +103,6 @@ def _require_free_port(name: str, port: int, env_name: str) -> None:
             )
 
 
-def _tag_exists(registry: str, repo: str, tag: str) -> bool:
-    req = urllib.request.Request(f"http://{registry}/v2/{repo}/manifests/{tag}", method="HEAD")
-    req.add_header("Accept", seed.OCI_MANIFEST)
-    return _head(req)
-
-
-def _head(req: urllib.request.Request) -> bool:
-    try:
-        with urllib.request.urlopen(req, timeout=5):
-            return True
-    except OSError:
-        return False
-
-
 def down(lay: Layout) -> None:
     with locked(lay):
         if external_engine() is None and procs.stop(engine.pidfile(lay), timeout=30):
@@ -127,6 +114,19 @@ def down(lay: Layout) -> None:
                 say(f"stopped {name}")
         # recover() unmounted everything below lay.run, so removing it cannot reach the host
         shutil.rmtree(lay.run, ignore_errors=True)
+
+
+def restart_engine(lay: Layout) -> None:
+    """Restart only dockerd: its BuildKit probes the emulated platforms once, at start, so a
+    changed binfmt_misc entry shows in `docker buildx inspect` only after this."""
+    with locked(lay):
+        if external_engine() is not None:
+            raise procs.StackError("PREBUILD_DOCKER_HOST names an external engine: not ours")
+        procs.stop(engine.pidfile(lay), timeout=30)
+        for note in engine.recover(lay):
+            say(note)
+        say("starting dockerd")
+        engine.start(lay, [lay.registry_addr, lay.s3_registry_addr])
 
 
 def registry_gc(lay: Layout) -> None:
@@ -153,6 +153,10 @@ def status_items(lay: Layout) -> list[tuple[str, str]]:
         pid = procs.read_pidfile(lay.pids / f"{name}.pid")
         items.append((name, f"running (pid {pid})" if pid else "stopped"))
     return items
+
+
+def emulation_line() -> str:
+    return f"{'emulation':12} {emulation.summary()}"
 
 
 def env_lines(lay: Layout) -> list[str]:
@@ -185,9 +189,12 @@ def main(argv: list[str]) -> int:
             down(lay)
         elif argv[0] == "registry-gc":
             registry_gc(lay)
+        elif argv[0] == "restart-engine":
+            restart_engine(lay)
         elif argv[0] == "status":
             for name, state in status_items(lay):
                 print(f"{name:12} {state}")
+            print(emulation_line())
             return (
                 0 if all(s.startswith(("running", "external")) for _, s in status_items(lay)) else 3
             )

@@ -17,9 +17,9 @@ from pathlib import Path
 
 from devstack.procs import StackError
 
-# Debian 12 packages the stack runs (docker.io's own dependencies included: iptables).
-# busybox-static, not busybox: the seeded base image copies the binary into a bare rootfs.
-SYSTEM_PACKAGES = ("runc", "docker-registry", "busybox-static", "iptables")
+# Debian 12 packages the stack runs (docker.io's own dependencies included: iptables), and
+# qemu's static interpreters with binfmt-support for linux/arm64 and linux/s390x builds.
+SYSTEM_PACKAGES = ("runc", "docker-registry", "iptables", "qemu-user-static", "binfmt-support")
 ENGINE_PACKAGES = ("docker.io", "containerd", "docker-buildx", "docker-cli")
 ENGINE_SUITE = "trixie"
 KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
@@ -58,7 +58,7 @@ def _installed(package: str) -> bool:
 
 
 def ensure_system_packages(say) -> None:
-    """apt-get install Debian 12's runc, docker-registry and busybox-static when missing."""
+    """apt-get install the SYSTEM_PACKAGES that are missing (one apt run for all)."""
     missing = [pkg for pkg in SYSTEM_PACKAGES if not _installed(pkg)]
     if not missing:
         return
@@ -109,7 +109,17 @@ def ensure_engine(prefix: Path, debs: Path, say) -> None:
 
 
 def _download(packages: list[str], dest: Path) -> None:
-    apt_dir = dest.parent / "apt"
+    apt_download(packages, dest, dest.parent / "apt")
+
+
+def apt_download(
+    packages: list[str], dest: Path, apt_dir: Path, architectures: tuple[str, ...] = ()
+) -> None:
+    """`apt-get download` from Debian ENGINE_SUITE under a private apt state in `apt_dir`.
+
+    `architectures` (e.g. arm64, s390x) are added to apt's list for this state only, so
+    `busybox-static:arm64` resolves without `dpkg --add-architecture` on the machine.
+    """
     (apt_dir / "lists/partial").mkdir(parents=True, exist_ok=True)
     (apt_dir / "cache/archives/partial").mkdir(parents=True, exist_ok=True)
     sources = apt_dir / "sources.list"
@@ -120,13 +130,14 @@ def _download(packages: list[str], dest: Path) -> None:
         f"-oDir::State::Lists={apt_dir / 'lists'}",
         f"-oDir::Cache={apt_dir / 'cache'}",
         "-oAPT::Sandbox::User=root",
+        *(f"-oAPT::Architectures::={arch}" for arch in architectures),
     ]
     _run(
         ["apt-get", "update", "-qq", *opts],
         f"apt-get update for Debian {ENGINE_SUITE} (network to the archive?)",
     )
     tmp = dest / ".partial"
-    tmp.mkdir(exist_ok=True)
+    tmp.mkdir(parents=True, exist_ok=True)
     proc = subprocess.run(
         ["apt-get", "download", "-qq", *opts, *packages], cwd=tmp, capture_output=True, text=True
     )

@@ -67,7 +67,7 @@ def make_example_repo(
     tmp_path: Path, stack: Stack, unique: str, *, base: str | None = None
 ) -> Repo:
     root = tmp_path / "repo"
-    shutil.copytree(REPO_ROOT / "ci" / "images", root / "ci" / "images")
+    shutil.copytree(REPO_ROOT / "examples" / "images", root / "examples" / "images")
     config = (REPO_ROOT / "prebuild.toml").read_text().replace(DEMO_BASE, base or stack.base_image)
     (root / "prebuild.toml").write_text(config)
     subprocess.run(["git", "init", "-q", str(root)], check=True)

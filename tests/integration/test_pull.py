@@ -513,7 +513,7 @@ def test_hook_never_fails_the_job(
 def example_set(dest: Path, stack: Stack) -> Path:
     """The repository's own image set (examples/images + the root prebuild.toml), FROM the stack's
     base image instead of the default stack's."""
-    shutil.copytree(REPO_ROOT / "ci" / "images", dest / "ci" / "images")
+    shutil.copytree(REPO_ROOT / "examples" / "images", dest / "examples" / "images")
     config = (REPO_ROOT / "prebuild.toml").read_text()
     assert SEED_BASE in config
     (dest / "prebuild.toml").write_text(config.replace(SEED_BASE, stack.base_image))
@@ -563,7 +563,7 @@ def test_pull_builds_a_changed_sibling_before_the_image_from_it(
     built = run_prebuild(["build", "--plain", "toolchain"], cwd=repo, env=env)
     assert built.returncode == 0, built.stderr
     wipe_engine(stack.docker)
-    write(repo / "ci" / "images" / "base" / "scripts" / "added.sh", "echo added by a PR\n")
+    write(repo / "examples" / "images" / "base" / "scripts" / "added.sh", "echo added by a PR\n")
     before = registry_state(stack.registry)
     local = "local/toolchain"
     proc = run_prebuild(
