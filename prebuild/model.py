@@ -74,6 +74,14 @@ class ImageSpec:
 
 
 @dataclass(frozen=True)
+class HistorySettings:
+    """Where nightly reports are kept (`[history]`): the registry unless configured."""
+
+    store: Literal["registry", "s3", "dir", "none"] = "registry"
+    path: Path | None = None  # store = "dir"; default <repo>/.prebuild/history
+
+
+@dataclass(frozen=True)
 class Settings:
     """Project-wide settings (the `[prebuild]` part of the config, minus images)."""
 
@@ -87,6 +95,7 @@ class Settings:
     # (24h) plus the longest build, so a blob an in-flight export reuses is never collected.
     grace_seconds: int = DEFAULT_GRACE_SECONDS
     gc_after_build: bool = False
+    history: HistorySettings = field(default_factory=HistorySettings)
 
 
 @dataclass(frozen=True)

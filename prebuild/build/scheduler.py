@@ -17,13 +17,13 @@ from datetime import UTC, datetime
 from prebuild import graph
 from prebuild.build import revision as git
 from prebuild.build.display import Display
-from prebuild.build.report import ImageResult, Outcome
 from prebuild.cache import backends
 from prebuild.engine import buildx
 from prebuild.engine.buildx import BuildRequest
 from prebuild.errors import PrebuildError
 from prebuild.model import Project
 from prebuild.plan.planner import ImagePlan, Plan
+from prebuild.report.results import ImageResult, Outcome
 
 KEY_LABEL = "dev.prebuild.key"
 
@@ -97,7 +97,9 @@ def build_one(
     project: Project, plan: ImagePlan, options: BuildOptions, display: Display
 ) -> ImageResult:
     started = time.monotonic()
-    result = ImageResult(name=plan.name, status="built", key=plan.key, ref=plan.ref)
+    result = ImageResult(
+        name=plan.name, status="built", key=plan.key, ref=plan.ref, started_at=time.time()
+    )
     display.start(plan.name, plan.ref or plan.name)
     try:
         with backends.session(

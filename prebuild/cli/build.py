@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
 
 from prebuild import trust
-from prebuild.build import report
 from prebuild.build.display import make_display
 from prebuild.build.scheduler import BuildOptions, run
 from prebuild.cache.backends import check_builder
@@ -16,6 +16,8 @@ from prebuild.config.load import load_project
 from prebuild.engine import platforms
 from prebuild.engine.buildx import builder_driver
 from prebuild.plan.planner import make_plan
+from prebuild.report.nightly import Outputs, finish
+from prebuild.report.results import exit_code
 
 
 @click.command("build")
@@ -48,6 +50,17 @@ from prebuild.plan.planner import make_plan
     help="Append a Markdown summary here (e.g. $GITHUB_STEP_SUMMARY).",
 )
 @click.option(
+    "--metrics",
+    "metrics_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write a Prometheus textfile here (node_exporter textfile collector).",
+)
+@click.option(
+    "--history/--no-history",
+    default=None,
+    help="Keep this run's report in the history (default: when building every image).",
+)
+@click.option(
     "--allow-untrusted",
     is_flag=True,
     help="Push even when the CI context looks like a pull request.",
@@ -64,6 +77,8 @@ def build(
     builder: str | None,
     report_file: Path | None,
     summary_file: Path | None,
+    metrics_file: Path | None,
+    history: bool | None,
     allow_untrusted: bool,
     live: bool | None,
     config: Path | None,
@@ -81,12 +96,21 @@ def build(
         jobs=jobs or project.settings.jobs, force=force, dry_run=dry_run, builder=builder
     )
     display = make_display(live=live)
+    started = datetime.now(UTC)
     try:
         results = run(project, plan, names, options, display)
     finally:
         display.close()
-    report.write(results, report=report_file, summary=summary_file)
+    outputs = Outputs(
+        report=report_file,
+        summary=summary_file,
+        metrics=metrics_file,
+        keep_history=not dry_run and (history if history is not None else not names),
+        measure=not dry_run,
+    )
+    warn = lambda text: click.echo(f"warning: {text}", err=True)  # noqa: E731
+    finish(project, plan, results, outputs, started=started, finished=datetime.now(UTC), warn=warn)
     for result in results:
         detail = result.ref if result.status in ("built", "skipped", "planned") else result.reason
         click.echo(f"{result.name}\t{result.status}\t{detail}")
-    raise SystemExit(report.exit_code(results))
+    raise SystemExit(exit_code(results))

@@ -196,6 +196,10 @@ GC: Fields = {
     "grace": (_seconds, _none),
     "after_build": (_boolean, lambda: False),
 }
+HISTORY: Fields = {
+    "store": (_one_of("registry", "s3", "dir", "none"), lambda: "registry"),
+    "path": (_TEXT, _none),
+}
 IMAGE: Fields = {
     "name": (_with(check.image_name), _none),
     "dockerfile": (_TEXT, _none),
@@ -218,6 +222,7 @@ CONFIG: Fields = {
     "cache": (_table(CACHE), lambda: Table(CACHE, {})),
     "defaults": (_table(DEFAULTS), lambda: Table(DEFAULTS, {})),
     "gc": (_table(GC), lambda: Table(GC, {})),
+    "history": (_table(HISTORY), lambda: Table(HISTORY, {})),
     "image": (_list(_table(IMAGE, required=("name",))), list),
     "source": (_never, list),  # sources are pydantic models: the pydantic path handles them
 }

@@ -75,7 +75,7 @@ def load_project(
         model, sources = _validate(data, document, registry_override)
 
     repo_root = path.parent
-    settings = build_settings(model, model.registry)
+    settings = build_settings(model, model.registry, repo_root)
     base = defaults_spec(model, repo_root, settings.registry)
     entries = []
     for index, table in enumerate(model.image):

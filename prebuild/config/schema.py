@@ -83,6 +83,14 @@ class GcModel(BaseModel):
     after_build: bool = False
 
 
+class HistoryModel(BaseModel):
+    """`[history]`: where each run's report is kept for `prebuild report` and `explain --since`."""
+
+    model_config = _STRICT
+    store: Literal["registry", "s3", "dir", "none"] = "registry"
+    path: Text | None = None
+
+
 class ImageModel(BaseModel):
     """One `[[image]]` table."""
 
@@ -114,5 +122,6 @@ class ConfigModel(BaseModel):
     cache: CacheModel = Field(default_factory=CacheModel)
     defaults: DefaultsModel = Field(default_factory=DefaultsModel)
     gc: GcModel = Field(default_factory=GcModel)
+    history: HistoryModel = Field(default_factory=HistoryModel)
     image: list[ImageModel] = Field(default_factory=list)
     source: list[dict[str, Any]] = Field(default_factory=list)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from prebuild.model import (
     DEFAULT_GRACE_SECONDS,
     CacheSettings,
+    HistorySettings,
     ImageSpec,
     Origin,
     S3Settings,
@@ -26,9 +27,13 @@ if TYPE_CHECKING:  # also called with config_fast's tables, which quack like the
 DEFAULT_CACHE_REF = "{registry}/{name}:buildcache"
 
 
-def build_settings(config: ConfigModel, registry: str) -> Settings:
+def build_settings(
+    config: ConfigModel, registry: str, repo_root: Path | None = None
+) -> Settings:
     """Project-wide settings; `registry` may come from PREBUILD_REGISTRY instead of the file."""
     gc = config.gc
+    history = config.history
+    path = resolve(repo_root, history.path) if history.path and repo_root else None
     return Settings(
         registry=registry,
         insecure_registries=tuple(config.insecure_registries),
@@ -38,6 +43,7 @@ def build_settings(config: ConfigModel, registry: str) -> Settings:
         max_age_seconds=gc.max_age,
         grace_seconds=gc.grace if gc.grace is not None else DEFAULT_GRACE_SECONDS,
         gc_after_build=gc.after_build,
+        history=HistorySettings(store=history.store, path=path),
     )
 
 

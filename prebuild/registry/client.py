@@ -36,6 +36,7 @@ DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 INDEX_TYPES = frozenset({OCI_INDEX, DOCKER_LIST})
 MANIFEST_ACCEPT = ", ".join((OCI_INDEX, OCI_MANIFEST, DOCKER_LIST, DOCKER_MANIFEST))
 CREATED = "org.opencontainers.image.created"  # annotation
+_ACTIONS = {"DELETE": "delete", "PUT": "pull,push", "POST": "pull,push", "PATCH": "pull,push"}
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _MAX_REDIRECTS = 5
 
@@ -371,15 +372,24 @@ class RegistryClient:
         return RegistryError(self.auth.redact(f"{ref.registry}: {what}"))
 
     def _request(
-        self, call: _Call, method: str, ref: ImageRef, path: str, accept: str | None
+        self,
+        call: _Call,
+        method: str,
+        ref: ImageRef,
+        path: str,
+        accept: str | None,
+        body: bytes | None = None,
+        content_type: str | None = None,
     ) -> requests.Response:
         """One API request with auth: answers at most one challenge, then gives up."""
         url = path if "://" in path else self._url(ref, path)
         host = ref.api_host
-        scope = f"repository:{ref.repository}:{'delete' if method == 'DELETE' else 'pull'}"
+        scope = f"repository:{ref.repository}:{_ACTIONS.get(method, 'pull')}"
         headers = dict(self._headers)
         if accept:
             headers["Accept"] = accept
+        if content_type:
+            headers["Content-Type"] = content_type
 
         def fetch(
             m: str, u: str, h: dict[str, str], form: dict[str, str] | None
@@ -392,7 +402,7 @@ class RegistryClient:
         challenged = False
         while True:
             resp = self._send(
-                call, method, url, {**headers, **({"Authorization": auth} if auth else {})}
+                call, method, url, {**headers, **({"Authorization": auth} if auth else {})}, body
             )
             if resp.status_code == 401 and not challenged:
                 challenged = True
@@ -418,7 +428,7 @@ class RegistryClient:
         method: str,
         url: str,
         headers: dict[str, str],
-        form: dict[str, str] | None = None,
+        form: dict[str, str] | bytes | None = None,
     ) -> requests.Response:
         """Send, retrying transient faults within the call's deadline.
 

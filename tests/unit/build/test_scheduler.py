@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from prebuild.build import report, scheduler
-from prebuild.build.report import ImageResult
+from prebuild.build import scheduler
 from prebuild.build.scheduler import BuildOptions, run
 from prebuild.cache.backends import check_builder
 from prebuild.engine import progress
@@ -19,6 +18,8 @@ from prebuild.engine.buildx import BuildRequest, BuildResult
 from prebuild.errors import DockerError, PrebuildError
 from prebuild.model import Project
 from prebuild.plan.planner import Plan
+from prebuild.report import results as report
+from prebuild.report.results import ImageResult
 from tests.unit.plan.test_planner import FakeRegistry, planned, publish, write_repo
 
 CREATED = "2025-06-01T12:00:00Z"

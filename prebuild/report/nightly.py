@@ -1,0 +1,119 @@
+"""After a build run: say why each image rebuilt, measure storage, write every report, keep it.
+
+Reporting never fails the build: a history or registry problem becomes a warning line, the
+exit code stays the build's own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from prebuild.errors import PrebuildError
+from prebuild.model import Project
+from prebuild.plan.planner import Plan, make_client
+from prebuild.report import document as docs
+from prebuild.report import history, why
+from prebuild.report.results import ImageResult
+
+REBUILT = ("built", "planned", "failed", "blocked")  # statuses whose report says why
+
+
+@dataclass(frozen=True)
+class Outputs:
+    report: Path | None = None  # JSON
+    summary: Path | None = None  # Markdown, appended
+    metrics: Path | None = None  # Prometheus textfile
+    keep_history: bool = True
+    measure: bool = True  # storage and sizes (asks the registry and S3)
+
+
+def finish(
+    project: Project,
+    plan: Plan,
+    results: Sequence[ImageResult],
+    outputs: Outputs,
+    *,
+    started: datetime,
+    finished: datetime,
+    warn: Callable[[str], None],
+) -> dict[str, Any]:
+    """Annotate `results`, write the outputs, record the history; returns the document."""
+    store = _store(project, warn) if project.settings.history.store != "none" else None
+    earlier = _earlier(store, warn)
+    by_name = plan.by_name()
+    materials = {p.name: why.material_doc(p.material) for p in plan.images if p.material and p.key}
+    previous = docs.previous_materials(earlier, set(materials))
+    for result in results:
+        if result.status in REBUILT and result.name in by_name:
+            p = by_name[result.name]
+            result.why = why.reasons(
+                previous.get(result.name), materials.get(result.name),
+                status=p.status, detail=p.reason,
+            )  # fmt: skip
+    storage: dict[str, int | None] = {"registry": None, "s3": None}
+    if outputs.measure:
+        from prebuild.report.storage import measure
+
+        refs = [r.ref for r in results if r.ref and r.status in ("built", "skipped")]
+        measured = measure(project, make_client(project), refs)
+        storage = measured.as_json()
+        for result in results:
+            result.size = measured.image_sizes.get(result.ref or "")
+    doc = docs.document(
+        results,
+        started=started,
+        finished=finished,
+        materials=materials,
+        depends_on=plan.dependency_map(),
+        storage=storage,
+        revision=_revision(project),
+    )
+    _write(doc, outputs, earlier)
+    if store is not None and outputs.keep_history:
+        try:
+            history.record(project, store, doc, now=started)
+        except PrebuildError as error:
+            warn(f"report history not written to {store.where}: {error}")
+    return doc
+
+
+def _store(project: Project, warn: Callable[[str], None]) -> history.Store | None:
+    try:
+        return history.open_store(project)
+    except PrebuildError as error:
+        warn(f"report history unavailable: {error}")
+        return None
+
+
+def _earlier(store: history.Store | None, warn: Callable[[str], None]) -> list[dict[str, Any]]:
+    if store is None:
+        return []
+    try:
+        return [doc for _, doc in history.newest_first(store)]
+    except PrebuildError as error:
+        warn(f"report history not read from {store.where}: {error}")
+        return []
+
+
+def _write(doc: dict[str, Any], outputs: Outputs, earlier: list[dict[str, Any]]) -> None:
+    if outputs.report is not None:
+        outputs.report.write_text(docs.to_json(doc) + "\n")
+    if outputs.summary is not None:
+        from prebuild.report.markdown import to_markdown
+
+        with open(outputs.summary, "a") as handle:  # $GITHUB_STEP_SUMMARY is appended to
+            handle.write(to_markdown(doc))
+    if outputs.metrics is not None:
+        from prebuild.report.metrics import write_textfile
+
+        write_textfile(outputs.metrics, doc, earlier)
+
+
+def _revision(project: Project) -> str | None:
+    from prebuild.build import revision
+
+    return revision.revision(project.repo_root)
