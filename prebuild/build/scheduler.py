@@ -18,7 +18,7 @@ from prebuild import graph
 from prebuild.build import revision as git
 from prebuild.build.display import Display
 from prebuild.cache import backends
-from prebuild.engine import buildx
+from prebuild.engine import races
 from prebuild.engine.buildx import BuildRequest
 from prebuild.errors import PrebuildError
 from prebuild.model import Project
@@ -108,7 +108,14 @@ def build_one(
             for note in cache.notes:
                 display.line(plan.name, note)
             request = request_for(project, plan, cache, options)
-            built = buildx.build(request, on_line=lambda text: display.line(plan.name, text))
+
+            def raced(name: str) -> None:
+                result.reason = f"export retried: another build wrote {name} at the same moment"
+                display.line(plan.name, f"{result.reason}; running again (all steps cached)")
+
+            built = races.build(
+                request, on_line=lambda text: display.line(plan.name, text), on_retry=raced
+            )
             if options.export_cache and (
                 synced := backends.finish(plan.spec.cache, cache, name=plan.name)
             ):

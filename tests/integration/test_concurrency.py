@@ -1,0 +1,73 @@
+"""Two `prebuild build --force` at once, on one engine: both succeed, nothing they say is false.
+
+Each round changes inputs of `base` and `app` first, so both runs build new keys (and with them
+`toolchain`, FROM base) at the same moment: the case where the containerd image store's
+naming race and the registry's tag rewrite race fail a build.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.integration.conftest import Stack, wipe_engine
+from tests.integration.example_repo import Repo, make_example_repo
+
+ROUNDS = 5
+ALL = {"base", "toolchain", "app", "docs-lint"}
+
+
+def _start(repo: Repo, report: Path, **env: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "prebuild", "build", "--force", "--plain", "--report", str(report)],
+        cwd=repo.root,
+        env=repo.stack.run_env(PREBUILD_REGISTRY=repo.registry, **env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def race_rounds(repo: Repo, tmp_path: Path, envs: tuple[dict[str, str], dict[str, str]]) -> set:
+    """ROUNDS rounds of two concurrent forced builds; returns every key ref they reported."""
+    refs, retried = set(), 0
+    for round_no in range(ROUNDS):
+        repo.edit("examples/images/base/scripts/check.sh", f"#!/bin/sh\necho round {round_no}\n")
+        repo.edit("examples/images/app/src/main.txt", f"main, round {round_no}\n")
+        keys = repo.keys()
+        runs = [_start(repo, tmp_path / f"r{round_no}-{i}.json", **envs[i]) for i in (0, 1)]
+        outputs = [run.communicate(timeout=600) for run in runs]
+        for i, (run, (_, stderr)) in enumerate(zip(runs, outputs, strict=True)):
+            assert run.returncode == 0, f"round {round_no} run {i}:\n{stderr[-3000:]}"
+            report = json.loads((tmp_path / f"r{round_no}-{i}.json").read_text())
+            images = {image["name"]: image for image in report["images"]}
+            assert set(images) == ALL
+            for name, image in images.items():
+                assert image["status"] == "built", (round_no, i, image)
+                assert image["key"] == keys[name]  # the report names the key it built
+                assert image["ref"] in image["pushed"]
+                refs.add(image["ref"])
+                retried += image["reason"].startswith("export retried")
+    print(f"{retried} of {ROUNDS * 2 * len(ALL)} image builds lost a race and were run again")
+    return refs
+
+
+def check_pull_and_cache(stack: Stack, repo: Repo, refs: set[str]) -> None:
+    """Every key tag pulls into a wiped engine; a forced build there imports the cache."""
+    wipe_engine(stack.docker)
+    for ref in sorted(refs):
+        stack.docker.image.pull(ref, quiet=True)
+    wipe_engine(stack.docker)
+    _, report = repo.build("--force")
+    for image in report["images"]:
+        assert image["status"] == "built"
+        assert image["cache_steps"] and image["cache_hits"] == image["cache_steps"], image
+
+
+def test_two_forced_builds_at_once_on_one_engine(stack: Stack, tmp_path: Path, unique) -> None:
+    repo = make_example_repo(tmp_path, stack, unique)
+    refs = race_rounds(repo, tmp_path, ({}, {}))
+    assert len(refs) == 3 * ROUNDS + 1  # base, toolchain and app are new each round
+    check_pull_and_cache(stack, repo, refs)
