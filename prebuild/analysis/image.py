@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from pathlib import Path
 
 from prebuild.analysis import parse as dockerfile
 from prebuild.analysis.parse import DockerfileAnalysis
@@ -17,6 +16,7 @@ from prebuild.context import inputs
 from prebuild.context.inputs import InputFile
 from prebuild.errors import ConfigError
 from prebuild.model import ImageSpec
+from prebuild.pathnames import relative_or_absolute
 from prebuild.registry.refs import ImageRef
 
 
@@ -92,17 +92,10 @@ def classify(found: ExternalRef, names: set[str], registry: str) -> ExternalImag
     )
 
 
-def _relative(path: Path, root: Path) -> str:
-    try:
-        return path.resolve().relative_to(root.resolve()).as_posix()
-    except ValueError:
-        return path.resolve().as_posix()
-
-
 def analyse_image(spec: ImageSpec, *, names: set[str], registry: str) -> ImageAnalysis:
     """Parse the Dockerfile and hash what its build would read from the context."""
     text = dockerfile.read_dockerfile(spec.dockerfile)
-    file_label = _relative(spec.dockerfile, spec.repo_root)
+    file_label = relative_or_absolute(spec.dockerfile.resolve(), spec.repo_root.resolve())
     parsed = dockerfile.analyse(
         text, build_args=spec.build_args, target=spec.target, file=file_label
     )

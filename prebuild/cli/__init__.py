@@ -49,10 +49,6 @@ def cli() -> None:
     """Prebuild CI container images once, keyed by their content, and serve them to CI runners."""
 
 
-def _register() -> None:
-    """Kept for callers that want every command loaded (tests); the group is lazy anyway."""
-
-
 def main() -> None:
     """Run the CLI; user-facing errors print one located message and exit with their code."""
     try:

@@ -8,7 +8,8 @@ import click
 
 from prebuild.cli.options import config_option
 from prebuild.config.load import load_project
-from prebuild.model import ImageSpec, Project
+from prebuild.model import Project
+from prebuild.pathnames import relative_or_absolute
 
 
 @click.command("validate")
@@ -22,23 +23,13 @@ def validate(config: Path | None) -> None:
 
 def summary(project: Project, cwd: Path) -> list[str]:
     """`ok: N images from FILE`, then one aligned `name  dockerfile  platforms` line per image."""
-    lines = [f"ok: {len(project.images)} images from {_shown(project.config_file, cwd)}"]
-    rows = [(spec.name, _dockerfile(spec), ",".join(spec.platforms)) for spec in project.images]
+    config_file = relative_or_absolute(project.config_file, cwd.resolve())
+    lines = [f"ok: {len(project.images)} images from {config_file}"]
+    rows = [
+        (spec.name, relative_or_absolute(spec.dockerfile, spec.repo_root), ",".join(spec.platforms))
+        for spec in project.images
+    ]
     name_width = max((len(row[0]) for row in rows), default=0)
     file_width = max((len(row[1]) for row in rows), default=0)
     lines += [f"{n:<{name_width}}  {f:<{file_width}}  {p}" for n, f, p in rows]
     return lines
-
-
-def _dockerfile(spec: ImageSpec) -> str:
-    try:
-        return spec.dockerfile.relative_to(spec.repo_root).as_posix()
-    except ValueError:
-        return str(spec.dockerfile)
-
-
-def _shown(path: Path, cwd: Path) -> str:
-    try:
-        return str(path.relative_to(cwd.resolve()))
-    except ValueError:
-        return str(path)

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from prebuild.config.locate import Loc, Problem
 from prebuild.config.values import did_you_mean
+from prebuild.graph import find_cycles
 from prebuild.model import ImageSpec
+from prebuild.pathnames import relative_or_absolute
 
 if TYPE_CHECKING:  # also called with config_fast's tables, which quack like these models
     from prebuild.config.schema import ConfigModel, ImageModel
@@ -91,37 +92,6 @@ def check_dependencies(entries: Sequence[Entry]) -> list[Problem]:
     return problems
 
 
-def find_cycles(graph: dict[str, list[str]]) -> list[list[str]]:
-    """Distinct cycles found by depth-first search, each rotated to start at its first node in
-    `graph` order (so messages are stable)."""
-    order = {name: i for i, name in enumerate(graph)}
-    state: dict[str, int] = {}  # 1 = on the current path, 2 = done
-    path: list[str] = []
-    seen: set[frozenset[str]] = set()
-    cycles: list[list[str]] = []
-
-    def visit(node: str) -> None:
-        state[node] = 1
-        path.append(node)
-        for dep in graph.get(node, []):
-            if state.get(dep) == 1:
-                cycle = path[path.index(dep) :]
-                key = frozenset(cycle)
-                if key not in seen:
-                    seen.add(key)
-                    start = min(range(len(cycle)), key=lambda i: order[cycle[i]])
-                    cycles.append(cycle[start:] + cycle[:start])
-            elif dep not in state:
-                visit(dep)
-        path.pop()
-        state[node] = 2
-
-    for node in graph:
-        if node not in state:
-            visit(node)
-    return cycles
-
-
 def check_paths(config: ConfigModel, entries: Sequence[Entry]) -> list[Problem]:
     """Context directories and Dockerfiles must exist; the line is wherever the path was set."""
     problems = []
@@ -130,12 +100,13 @@ def check_paths(config: ConfigModel, entries: Sequence[Entry]) -> list[Problem]:
         context_loc = _set_at(entry, "context", config.defaults.context is not None)
         if not spec.context.is_dir():
             what = "is not a directory" if spec.context.exists() else "not found"
-            message = f"context directory {what}: {_show(spec.context, spec.repo_root)}"
+            shown = relative_or_absolute(spec.context, spec.repo_root)
+            message = f"context directory {what}: {shown}"
             problems.append(entry.problem(message, "context", line_loc=context_loc))
             continue
         if not spec.dockerfile.is_file():
             what = "is a directory" if spec.dockerfile.is_dir() else "not found"
-            message = f"Dockerfile {what}: {_show(spec.dockerfile, spec.repo_root)}"
+            message = f"Dockerfile {what}: {relative_or_absolute(spec.dockerfile, spec.repo_root)}"
             line_loc = _set_at(entry, "dockerfile", config.defaults.dockerfile is not None)
             derived = (
                 table is not None and table.dockerfile is None and not config.defaults.dockerfile
@@ -156,13 +127,6 @@ def _set_at(entry: Entry, key: str, in_defaults: bool) -> Loc | None:
     if in_defaults:
         return ("defaults", key)
     return ("image", entry.index)
-
-
-def _show(path: Path, repo_root: Path) -> str:
-    try:
-        return path.relative_to(repo_root).as_posix()
-    except ValueError:
-        return str(path)
 
 
 def check_s3(config: ConfigModel, entries: Sequence[Entry]) -> list[Problem]:

@@ -21,6 +21,7 @@ from prebuild.config.locate import Loc, Problem, TomlLocator, header_before
 from prebuild.config.settings import build_settings, defaults_spec, expand_cache, native_image
 from prebuild.errors import ConfigError
 from prebuild.model import Origin, Project
+from prebuild.pathnames import relative_or_absolute
 
 if TYPE_CHECKING:  # pydantic is imported only when a config needs it (see config_fast)
     from pydantic import BaseModel
@@ -186,7 +187,7 @@ class _Document:
 
     @classmethod
     def read(cls, path: Path, cwd: Path) -> _Document:
-        display = _display(path, cwd)
+        display = relative_or_absolute(path, cwd)
         try:
             text = path.read_text(encoding="utf-8").removeprefix("\ufeff")
         except (OSError, UnicodeDecodeError) as error:
@@ -249,13 +250,6 @@ class _Document:
                 errors.append(error)
         errors.sort(key=lambda e: (e.file != self.display, e.file or "", e.line or 0))
         raise errors[0] if len(errors) == 1 else ConfigErrors(errors)
-
-
-def _display(path: Path, cwd: Path) -> str:
-    try:
-        return str(path.relative_to(cwd))
-    except ValueError:
-        return str(path)
 
 
 def _image_name(data: Mapping[str, Any], index: int) -> str | None:

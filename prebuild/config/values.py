@@ -11,7 +11,7 @@ import re
 from typing import Any
 
 from prebuild.durations import parse_duration
-from prebuild.registry.refs import validate_tag
+from prebuild.registry import refs
 
 KNOWN_PLATFORMS: tuple[str, ...] = (
     "linux",  # the builder's native architecture
@@ -33,14 +33,11 @@ KNOWN_PLATFORMS: tuple[str, ...] = (
 )
 TEMPLATE_FIELDS = ("registry", "name")
 
-_NAME_COMPONENT = r"[a-z0-9]+(?:[._-][a-z0-9]+)*"
-_IMAGE_NAME = re.compile(rf"{_NAME_COMPONENT}(?:/{_NAME_COMPONENT})*")
-_PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
-_HOST = rf"(?:{_LABEL}(?:\.{_LABEL})*|\[[0-9A-Fa-f:.]+\])"  # DNS name, IPv4 or [IPv6]
-_HOST_PORT = re.compile(rf"{_HOST}(?::[0-9]{{1,5}})?")
-_REGISTRY = re.compile(rf"{_HOST}(?::[0-9]{{1,5}})?(?:/{_PATH_COMPONENT})*")
-_PLATFORM_SHAPE = re.compile(r"[a-z0-9]+/[a-z0-9_]+(?:/[a-z0-9]+)?")
+_IMAGE_NAME = re.compile(refs.IMAGE_NAME)
+_HOST_PORT = re.compile(refs.DOMAIN)
+_REGISTRY = re.compile(rf"{refs.DOMAIN}(?:/{refs.PATH_COMPONENT})*")
+PLATFORM_SHAPE = r"[a-z0-9]+/[a-z0-9_]+(?:/[a-z0-9]+)?"  # os/arch[/variant], before lookup
+_PLATFORM_SHAPE = re.compile(PLATFORM_SHAPE)
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 
 
@@ -104,7 +101,7 @@ def host_port(value: str) -> str:
     return value
 
 
-tag = validate_tag  # one definition of a docker tag, shared with image references
+tag = refs.validate_tag  # one definition of a docker tag, shared with image references
 
 
 def template(value: str) -> str:

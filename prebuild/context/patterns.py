@@ -247,7 +247,6 @@ class PatternMatcher:
             if go_glob_regex(pattern.text) is None:  # New() validates with filepath.Match
                 raise ValueError(f"syntax error in pattern {raw!r}")
             self.patterns.append(pattern)
-        self.exclusions = any(p.exclusion for p in self.patterns)
         self._walker_info: dict[str, tuple[bool, ...]] = {}
 
     def __bool__(self) -> bool:

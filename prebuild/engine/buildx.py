@@ -31,7 +31,9 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
 from prebuild.engine import progress as progress_mod
+from prebuild.engine.locations import docker_config_dir
 from prebuild.errors import DockerError
+from prebuild.registry import refs
 
 if TYPE_CHECKING:
     from python_on_whales import DockerClient
@@ -255,8 +257,7 @@ def _engine_platform() -> str | None:
 def _buildx_dir() -> Path:
     if os.environ.get("BUILDX_CONFIG"):
         return Path(os.environ["BUILDX_CONFIG"])
-    config = os.environ.get("DOCKER_CONFIG")
-    return (Path(config) if config else Path.home() / ".docker") / "buildx"
+    return docker_config_dir() / "buildx"
 
 
 def _is_default_builder(builder: str | None) -> bool:
@@ -313,12 +314,8 @@ def tag(source: str, target: str) -> None:
         raise _failure(what, 1, "", f"Error response from daemon: {_api_message(answer[1])}", None)
 
 
-# A target the CLI would send as is: lowercase path, optional tag, no digest (else: the CLI).
-_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-_PLAIN_TARGET = re.compile(
-    rf"(?:[a-z0-9.-]+(?::[0-9]+)?/)?{_COMPONENT}(?:/{_COMPONENT})*"
-    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?"
-)
+# A target the CLI would send as is: [host/]path, optional tag, no digest (else: the CLI).
+_PLAIN_TARGET = re.compile(rf"(?:{refs.DOMAIN}/)?{refs.NAME}(?::{refs.TAG})?")
 
 
 def _tag_query(target: str) -> str | None:
@@ -365,8 +362,7 @@ def _engine_socket() -> str | None:
         return host.removeprefix("unix://") if host.startswith("unix:///") else None
     if os.environ.get("DOCKER_CONTEXT", "default") != "default":
         return None
-    config = os.environ.get("DOCKER_CONFIG")
-    path = (Path(config) if config else Path.home() / ".docker") / "config.json"
+    path = docker_config_dir() / "config.json"
     try:
         current = json.loads(path.read_text()).get("currentContext")
     except FileNotFoundError:
@@ -392,7 +388,3 @@ def _engine_api(method: str, path: str) -> tuple[int, bytes] | None:
         return None
     finally:
         conn.close()
-
-
-def image_exists(ref: str) -> bool:
-    return bool(client().image.exists(ref))

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import re
 import threading
 import time
@@ -24,6 +23,7 @@ from urllib.parse import urlencode, urlsplit
 
 import requests
 
+from prebuild.engine import locations
 from prebuild.errors import RegistryError
 
 CLIENT_ID = "prebuild"
@@ -83,14 +83,6 @@ class Challenge:
         }
         params = {k: v.replace('\\"', '"') for k, v in params.items()}
         return cls(scheme.lower(), params)
-
-
-def config_dir(explicit: Path | None = None) -> Path:
-    """$DOCKER_CONFIG, else ~/.docker: the same place the docker CLI reads."""
-    if explicit is not None:
-        return explicit
-    env = os.environ.get("DOCKER_CONFIG")
-    return Path(env) if env else Path.home() / ".docker"
 
 
 def load_credentials(registry: str, directory: Path) -> Credentials | None:
@@ -159,7 +151,7 @@ class Authenticator:
     def credentials(self, registry: str) -> Credentials | None:
         with self._lock:  # one helper process per registry, even under a thread pool
             if registry not in self._creds:
-                creds = load_credentials(registry, config_dir(self._dir))
+                creds = load_credentials(registry, locations.docker_config_dir(self._dir))
                 self._creds[registry] = creds
                 if creds:
                     self._secrets.update(creds.secrets)

@@ -27,14 +27,15 @@ from requests.auth import AuthBase
 from prebuild import __version__
 from prebuild.errors import RegistryError
 from prebuild.registry.auth import Authenticator, login_hint
+from prebuild.registry.media_types import (
+    IMAGE_MANIFEST_TYPES,
+    INDEX_TYPES,
+    MANIFEST_ACCEPT,
+    OCI_INDEX,
+    OCI_MANIFEST,
+)
 from prebuild.registry.refs import ImageRef, is_loopback, match_platform, validate_digest
 
-OCI_INDEX = "application/vnd.oci.image.index.v1+json"
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
-DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
-INDEX_TYPES = frozenset({OCI_INDEX, DOCKER_LIST})
-MANIFEST_ACCEPT = ", ".join((OCI_INDEX, OCI_MANIFEST, DOCKER_LIST, DOCKER_MANIFEST))
 CREATED = "org.opencontainers.image.created"  # annotation
 _ACTIONS = {"DELETE": "delete", "PUT": "pull,push", "POST": "pull,push", "PATCH": "pull,push"}
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
@@ -267,10 +268,6 @@ class RegistryClient:
             return False
         raise self._error(repo, f"DELETE manifest {digest}", resp)
 
-    def get_blob(self, repo: ImageRef, digest: str) -> bytes:
-        """A (small) blob such as an image config, following storage redirects, verified."""
-        return self._get_blob(_Call(self.deadline), repo, digest)
-
     def image_created(self, ref: ImageRef, platform: str | None = None) -> datetime | None:
         """When the image was built: the created annotation, else the config's "created".
 
@@ -329,7 +326,7 @@ class RegistryClient:
         expected = ref.digest or resp.headers.get("Docker-Content-Digest")
         digest = self._verify(ref, raw, expected)
         media_type = resp.headers.get("Content-Type", "").split(";")[0].strip()
-        if media_type not in INDEX_TYPES and media_type not in (OCI_MANIFEST, DOCKER_MANIFEST):
+        if media_type not in INDEX_TYPES and media_type not in IMAGE_MANIFEST_TYPES:
             media_type = body.get("mediaType") or (
                 OCI_INDEX if "manifests" in body else OCI_MANIFEST
             )

@@ -19,13 +19,21 @@ DOCKER_HUB_API = "registry-1.docker.io"
 DEFAULT_TAG = "latest"
 MAX_NAME_LENGTH = 255
 
-# Grammar from the distribution/reference package (regexp.go).
-_PATH_COMPONENT = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*")
+# Grammar from the distribution/reference package (regexp.go): the one definition of an image
+# reference's parts. The config's checks and the engine's tag fast path build on these strings.
+PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+NAME = rf"{PATH_COMPONENT}(?:/{PATH_COMPONENT})*"  # a repository path: "ci/base"
+# The names prebuild's config gives images (native tables and env-file imports): NAME with
+# single '.', '_' or '-' separators, the subset the config has always accepted.
+_IMAGE_COMPONENT = r"[a-z0-9]+(?:[._-][a-z0-9]+)*"
+IMAGE_NAME = rf"{_IMAGE_COMPONENT}(?:/{_IMAGE_COMPONENT})*"
 _DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
-_DOMAIN = re.compile(
-    rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[[a-fA-F0-9:]+\])(?::[0-9]+)?"
-)
-_TAG = re.compile(r"[\w][\w.-]{0,127}", re.ASCII)
+HOST = rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[[a-fA-F0-9:]+\])"
+DOMAIN = rf"{HOST}(?::[0-9]+)?"  # host[:port]
+TAG = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"
+_PATH_COMPONENT = re.compile(PATH_COMPONENT)
+_DOMAIN = re.compile(DOMAIN)
+_TAG = re.compile(TAG)
 _DIGEST = re.compile(r"([A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*):([0-9a-fA-F]{32,})")
 _DIGEST_HEX_LENGTH = {"sha256": 64, "sha384": 96, "sha512": 128}
 

@@ -1,18 +1,15 @@
 """Image sources: ways to declare images besides native `[[image]]` tables.
 
 Each source kind is a pydantic model (validated as part of the config, so its errors are
-located like any other key) with one method, `images`, that turns it into ImageSpecs.
+located like any other key) with one method, `images(*, repo_root, config_file, defaults)`,
+that turns it into ImageSpecs starting from the project-wide `defaults` ImageSpec.
 """
 
 from __future__ import annotations
 
 import importlib
-from pathlib import Path
-from typing import Protocol
 
 from pydantic import BaseModel
-
-from prebuild.model import ImageSpec
 
 # kind -> (module, class) of the built-in source models, imported on first use so the config
 # loader works (reporting an unknown kind) while a source module is missing or being written.
@@ -21,21 +18,6 @@ _BUILTIN_KINDS: dict[str, tuple[str, str]] = {
 }
 
 SOURCE_KINDS: dict[str, type[BaseModel]] = {}
-
-
-class SourceDefaults(Protocol):
-    """What a source needs from the rest of the config to build ImageSpecs."""
-
-    def image_defaults(self) -> dict[str, object]: ...
-
-
-class Source(Protocol):
-    kind: str
-
-    def images(self, *, repo_root: Path, config_file: Path, defaults: ImageSpec) -> list[ImageSpec]:
-        """ImageSpecs for this source; `defaults` carries the project-wide image defaults
-        (cache, tags, labels, refresh, platforms) to start from (use dataclasses.replace)."""
-        ...
 
 
 def source_kinds() -> dict[str, type[BaseModel]]:

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from prebuild.errors import ConfigError
-from prebuild.graph import closure, dependents, order, waves
+from prebuild.graph import closure, order, waves
 
 
 def test_waves_put_every_image_after_its_bases() -> None:
@@ -21,7 +21,6 @@ def test_cycle_is_named() -> None:
         waves({"a": ["b"], "b": ["a"], "c": []})
 
 
-def test_closure_and_dependents() -> None:
+def test_closure() -> None:
     deps = {"app": ["base"], "base": [], "tool": ["app"], "solo": []}
     assert closure(["tool"], deps) == {"tool", "app", "base"}
-    assert dependents("base", deps) == {"app", "tool"}

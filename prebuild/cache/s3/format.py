@@ -18,9 +18,6 @@ from typing import Any, TypeGuard
 from prebuild.errors import PrebuildError
 from prebuild.model import S3Settings
 
-CACHE_CONFIG_MEDIA_TYPE = "application/vnd.buildkit.cacheconfig.v0"
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 LABEL_UNCOMPRESSED = "containerd.io/uncompressed"
 ANNOTATION_CREATED_AT = "buildkit/createdat"
 ANNOTATION_REF_NAME = "org.opencontainers.image.ref.name"

@@ -21,8 +21,8 @@ Verified against moby/buildkit sources:
 - client/ociindex/ociindex.go: index.json names the manifest by "org.opencontainers.image.ref.name"
   (tag, default "latest") or "io.containerd.image.name"; oci-layout {"imageLayoutVersion":"1.0.0"}.
 
-The shared vocabulary (media types, digests, S3 keys, error types) lives in
-prebuild.cache.s3.format and is re-exported here, so callers keep importing from this module.
+The shared vocabulary (digests, S3 keys, error types) lives in prebuild.cache.s3.format, the
+media types in prebuild.registry.media_types; both are re-exported here for callers.
 """
 
 from __future__ import annotations
@@ -37,14 +37,11 @@ from prebuild.cache.s3.format import (
     ANNOTATION_IMAGE_NAME,
     ANNOTATION_REF_NAME,
     BLOBS_PREFIX,
-    CACHE_CONFIG_MEDIA_TYPE,
     DEFAULT_TAG,
     GO_ZERO_TIME,
     LABEL_UNCOMPRESSED,
     MANIFESTS_PREFIX,
-    OCI_INDEX,
     OCI_LAYOUT,
-    OCI_MANIFEST,
     BlobRef,
     CacheLayoutError,
     S3CacheError,
@@ -60,6 +57,8 @@ from prebuild.cache.s3.format import (
     manifest_names,
     manifests_prefix,
 )
+from prebuild.registry.media_types import BUILDKIT_CACHE_CONFIG as CACHE_CONFIG_MEDIA_TYPE
+from prebuild.registry.media_types import OCI_INDEX, OCI_MANIFEST
 
 __all__ = [
     "ANNOTATION_CREATED_AT",

@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable
@@ -45,6 +44,8 @@ from prebuild.cache.s3.layout import (
     manifest_names,
     s3_manifest_to_local_layout,
 )
+from prebuild.durations import parse_duration
+from prebuild.errors import ConfigError
 from prebuild.model import S3Settings
 
 log = logging.getLogger(__name__)
@@ -60,8 +61,6 @@ DEFAULT_TOUCH_REFRESH = timedelta(hours=24)  # s3.go default touch_refresh
 _NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
 _AUTH = {"403", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken"}
 _TRANSIENT = {"RequestTimeout", "SlowDown", "Throttling", "ThrottlingException", "InternalError"}
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 @dataclass(frozen=True)
@@ -134,15 +133,16 @@ def as_utc(when: datetime) -> datetime:
 
 
 def touch_refresh(settings: S3Settings) -> timedelta:
-    """`touch_refresh` like BuildKit's ("24h", "30m", "1h30m"; "d"/"w" too); invalid -> 24h."""
-    text = (settings.touch_refresh or "").strip()
-    parts = _DURATION_PART.findall(text)
-    if not text:
+    """`touch_refresh` as a config duration ("24h", "1h30m", "2d"); unset: BuildKit's 24h.
+
+    A value that is not a duration is an error (exit 2), never a silent 24h.
+    """
+    if not settings.touch_refresh:
         return DEFAULT_TOUCH_REFRESH
-    if "".join(n + u for n, u in parts) != text:
-        log.warning("ignoring invalid touch_refresh %r: using 24h like BuildKit", text)
-        return DEFAULT_TOUCH_REFRESH
-    return timedelta(seconds=sum(float(n) * _UNIT_SECONDS[u] for n, u in parts))
+    try:
+        return timedelta(seconds=parse_duration(settings.touch_refresh))
+    except ValueError as exc:
+        raise ConfigError(str(exc), key="cache.s3.touch_refresh") from None
 
 
 # ---------------------------------------------------------------- export

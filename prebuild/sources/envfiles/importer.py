@@ -23,16 +23,17 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from prebuild.config.values import PLATFORM_SHAPE
 from prebuild.durations import parse_duration
 from prebuild.errors import ConfigError
 from prebuild.model import ImageSpec, Origin
+from prebuild.pathnames import relative_or_absolute as _shown
+from prebuild.registry import refs
 from prebuild.sources.envfiles.reader import EnvResult, read_env
 
 _SHELL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-# Image names as the config accepts them: a subset of docker's repository grammar.
-_COMPONENT = r"[a-z0-9]+(?:[._-][a-z0-9]+)*"
-_REPOSITORY = re.compile(rf"{_COMPONENT}(?:/{_COMPONENT})*")
-_PLATFORM = re.compile(r"linux|[a-z0-9]+/[a-z0-9_]+(?:/[a-z0-9]+)?")
+_REPOSITORY = re.compile(refs.IMAGE_NAME)  # image names as the config accepts them
+_PLATFORM = re.compile(rf"linux|{PLATFORM_SHAPE}")
 
 
 def _check_shell_name(name: str) -> str:
@@ -246,14 +247,6 @@ class EnvFilesSource(BaseModel):
 def _join(base: Path, *parts: str) -> Path:
     """`base / parts` with `..` and `.` folded lexically (no symlink resolution)."""
     return Path(os.path.normpath(base.joinpath(*parts)))
-
-
-def _shown(path: Path, repo_root: Path) -> str:
-    """Repo-relative POSIX path for messages and keys (absolute when outside the repo)."""
-    try:
-        return path.relative_to(repo_root).as_posix()
-    except ValueError:
-        return str(path)
 
 
 def _where(env: EnvResult, var: str, job: Path, repo_root: Path) -> tuple[str, int | None]:

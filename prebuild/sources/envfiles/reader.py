@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from prebuild.errors import ConfigError
+from prebuild.pathnames import relative_or_absolute
 from prebuild.sources.envfiles.tokens import (
     NAME,
     Lexer,
@@ -63,7 +64,7 @@ def read_env(
     state = _State(dict(initial or {}))
     state.exported.update(state.values)
     for path in files:
-        shown = _display(path, root)
+        shown = str(path) if root is None else relative_or_absolute(path.resolve(), root.resolve())
         try:
             text = path.read_bytes().decode("utf-8")  # no newline translation: bash has none
         except (OSError, UnicodeDecodeError) as exc:
@@ -75,15 +76,6 @@ def read_env(
     history = {name: tuple(places) for name, places in state.history.items()}
     lines = {name: places[-1] for name, places in history.items()}
     return EnvResult(dict(values), lines, exported, history)
-
-
-def _display(path: Path, root: Path | None) -> str:
-    if root is not None:
-        try:
-            return path.resolve().relative_to(root.resolve()).as_posix()
-        except ValueError:
-            pass
-    return str(path)
 
 
 @dataclass

@@ -140,9 +140,6 @@ def test_all_errors_one_per_line(repo: Path, run_main: RunMain) -> None:
 
 
 def test_group_help_lists_validate() -> None:
-    from prebuild.cli import _register
-
-    _register()
     result = CliRunner().invoke(cli, ["--help"], catch_exceptions=False)
     assert result.exit_code == 0
     assert "validate" in result.output

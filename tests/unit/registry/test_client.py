@@ -18,13 +18,8 @@ import pytest
 
 from prebuild.errors import RegistryError
 from prebuild.registry.auth import Credentials, load_credentials
-from prebuild.registry.client import (
-    DOCKER_MANIFEST,
-    OCI_INDEX,
-    OCI_MANIFEST,
-    RegistryClient,
-    parse_created,
-)
+from prebuild.registry.client import RegistryClient, parse_created
+from prebuild.registry.media_types import DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST
 from prebuild.registry.refs import ImageRef
 
 USER, PASSWORD = "alice", "s3cret-pa55word"
@@ -378,9 +373,12 @@ def test_blob_redirect_drops_credentials_and_signed_query(
 ):
     write_config(docker_config, basic_auths(fake.host))
     fake.auth = "bearer"
-    blob = b'{"created": "2020-01-01T00:00:00Z"}'
-    digest = fake.put_blob(blob)
-    assert client.get_blob(fake.ref("ci/app"), digest) == blob
+    # the image config (where `created` lives when there is no annotation) is a blob
+    digest = fake.put_blob(b'{"created": "2020-01-01T00:00:00Z"}')
+    body = {"schemaVersion": 2, "config": {"digest": digest}, "layers": []}
+    fake.put_manifest("ci/app", "plain", body, OCI_MANIFEST)
+    created = client.image_created(fake.ref("ci/app:plain"))
+    assert created == datetime(2020, 1, 1, tzinfo=UTC)
     storage = [h for m, u, h in fake.log if u.startswith("/storage/")]
     assert len(storage) == 1 and "Authorization" not in storage[0]
     assert requests_sent[-1] == ("GET", f"http://localhost:{fake.port}/storage/{digest}")

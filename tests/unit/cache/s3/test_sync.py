@@ -30,6 +30,7 @@ from prebuild.cache.s3.sync import (
     make_client,
     touch_refresh,
 )
+from prebuild.errors import ConfigError
 from prebuild.model import S3Settings
 
 SECRET = "secret-marker-never-logged"
@@ -278,5 +279,8 @@ def test_touch_refresh_parsing() -> None:
     assert parse(None) == timedelta(hours=24)
     assert parse("1h30m") == timedelta(minutes=90)
     assert parse("2d") == timedelta(days=2)
-    assert parse("soon") == timedelta(hours=24)  # BuildKit ignores an invalid value too
+    assert parse("1d12h") == timedelta(hours=36)
+    for bad in ("soon", "1.5h", "30", "0s"):  # one grammar with the config: errors, never 24h
+        with pytest.raises(ConfigError, match="cache.s3.touch_refresh.*invalid duration"):
+            parse(bad)
     assert manifest_key(SETTINGS, "app") == "ci/manifests/app"
