@@ -268,6 +268,10 @@ class RegistryClient:
             return False
         raise self._error(repo, f"DELETE manifest {digest}", resp)
 
+    def get_blob(self, repo: ImageRef, digest: str) -> bytes:
+        """A (small) blob such as an image config, following storage redirects, verified."""
+        return self._get_blob(_Call(self.deadline), repo, digest)
+
     def image_created(self, ref: ImageRef, platform: str | None = None) -> datetime | None:
         """When the image was built: the created annotation, else the config's "created".
 

@@ -382,6 +382,7 @@ def test_blob_redirect_drops_credentials_and_signed_query(
     storage = [h for m, u, h in fake.log if u.startswith("/storage/")]
     assert len(storage) == 1 and "Authorization" not in storage[0]
     assert requests_sent[-1] == ("GET", f"http://localhost:{fake.port}/storage/{digest}")
+    assert client.get_blob(fake.ref("ci/app"), digest) == b'{"created": "2020-01-01T00:00:00Z"}'
 
 
 def test_image_created(fake, client):
