@@ -6,7 +6,9 @@ same set that another image builds FROM) are recognised here from the Dockerfile
 
 from __future__ import annotations
 
+import functools
 import hashlib
+from collections.abc import Set
 from dataclasses import dataclass
 
 from prebuild.analysis import parse as dockerfile
@@ -64,21 +66,28 @@ def familiar_name(ref: ImageRef) -> str:
     return name
 
 
-def _sibling_of(ref: ImageRef | None, names: set[str], registry: str) -> str | None:
-    if ref is None:
-        return None
-    repo = str(ref.repository_ref)
-    for name in names:
+@functools.lru_cache(maxsize=8)
+def _sibling_index(names: frozenset[str], registry: str) -> dict[str, str]:
+    """Repository -> image name for every image of the set, written bare or under the registry:
+    built once per set, so classifying a FROM is one lookup, not a parse per image name."""
+    index: dict[str, str] = {}
+    for name in sorted(names):
         for candidate in (name, f"{registry}/{name}"):
             try:
-                if str(ImageRef.parse(candidate).repository_ref) == repo:
-                    return name
+                index.setdefault(str(ImageRef.parse(candidate).repository_ref), name)
             except ValueError:
                 continue
-    return None
+    return index
 
 
-def classify(found: ExternalRef, names: set[str], registry: str) -> ExternalImage:
+def _sibling_of(ref: ImageRef | None, names: Set[str], registry: str, own: str) -> str | None:
+    if ref is None:
+        return None
+    found = _sibling_index(frozenset(names), registry).get(str(ref.repository_ref))
+    return None if found == own else found  # FROM its own repository: the previous image
+
+
+def classify(found: ExternalRef, names: Set[str], registry: str, own: str = "") -> ExternalImage:
     try:
         ref: ImageRef | None = ImageRef.parse(found.ref)
     except ValueError:
@@ -86,19 +95,36 @@ def classify(found: ExternalRef, names: set[str], registry: str) -> ExternalImag
     return ExternalImage(
         written=found.ref,
         context_name=familiar_name(ref) if ref else found.ref,
-        sibling=_sibling_of(ref, names, registry),
+        sibling=_sibling_of(ref, names, registry, own),
         ref=ref,
         line=found.line,
     )
 
 
-def analyse_image(spec: ImageSpec, *, names: set[str], registry: str) -> ImageAnalysis:
-    """Parse the Dockerfile and hash what its build would read from the context."""
+def analyse_dockerfile(spec: ImageSpec) -> tuple[str, str, DockerfileAnalysis]:
+    """(text, repo-relative label, analysis) of the image's Dockerfile; a `target` naming no
+    stage is located at the config that set it."""
     text = dockerfile.read_dockerfile(spec.dockerfile)
     file_label = relative_or_absolute(spec.dockerfile.resolve(), spec.repo_root.resolve())
-    parsed = dockerfile.analyse(
-        text, build_args=spec.build_args, target=spec.target, file=file_label
-    )
+    try:
+        parsed = dockerfile.analyse(
+            text, build_args=spec.build_args, target=spec.target, file=file_label
+        )
+    except dockerfile.MissingTarget as error:
+        origin = spec.origin
+        raise ConfigError(
+            f"target stage {spec.target!r} is not a stage of {file_label}",
+            file=origin.file if origin else None,
+            line=origin.line if origin else None,
+            key=f"{origin.key}.target" if origin and origin.key else f"image '{spec.name}'.target",
+            hint=error.hint,
+        ) from None
+    return text, file_label, parsed
+
+
+def analyse_image(spec: ImageSpec, *, names: set[str], registry: str) -> ImageAnalysis:
+    """Parse the Dockerfile and hash what its build would read from the context."""
+    text, file_label, parsed = analyse_dockerfile(spec)
     if not spec.context.is_dir():
         raise ConfigError(
             f"build context {spec.context} is not a directory", key=f"image '{spec.name}'.context"
@@ -113,8 +139,7 @@ def analyse_image(spec: ImageSpec, *, names: set[str], registry: str) -> ImageAn
             spec.context, parsed.sources, ignore=ignore, repo_root=spec.repo_root
         )
     extra = inputs.collect_paths(spec.repo_root, spec.extra_inputs) if spec.extra_inputs else []
-    others = names - {spec.name}
-    externals = tuple(classify(found, others, registry) for found in parsed.external_refs)
+    externals = tuple(classify(found, names, registry, spec.name) for found in parsed.external_refs)
     depends = tuple(sorted(set(spec.depends_on) | {e.sibling for e in externals if e.sibling}))
     return ImageAnalysis(
         spec=spec,

@@ -20,13 +20,17 @@ from prebuild.analysis.stages import Interpreter, Stage, StageError
 from prebuild.analysis.types import ContextSource, ExternalRef
 from prebuild.errors import ConfigError
 
-__all__ = ["DockerfileAnalysis", "analyse", "read_dockerfile"]
+__all__ = ["DockerfileAnalysis", "MissingTarget", "analyse", "read_dockerfile"]
 
 _DIRECTIVE = re.compile(r"#\s*([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.+?)\s*")
 _DEFAULT_FRONTEND = re.compile(
     r"(?:docker\.io/)?docker/dockerfile(?:-upstream)?(?::[\w][\w.-]*)?(?:@sha256:[0-9a-f]{64})?"
 )
 _STAGE_NAME = re.compile(r"[a-z][a-z0-9-_.]*")
+
+
+class MissingTarget(ConfigError):
+    """The config's `target` names no stage of the Dockerfile: the caller knows the config line."""
 
 
 @dataclass(frozen=True)
@@ -156,8 +160,10 @@ class _Analyser:
             index = self.names.get(self.target.lower())
             if index is None:
                 names = ", ".join(self.names) or "none"
-                raise self.error(
-                    f"target stage {self.target!r} could not be found", None, f"stages: {names}"
+                raise MissingTarget(
+                    f"target stage {self.target!r} could not be found",
+                    file=self.file,
+                    hint=f"stages: {names}",
                 )
         else:
             index = len(self.stages) - 1

@@ -17,6 +17,7 @@ from prebuild.engine import platforms
 from prebuild.engine.buildx import builder_driver
 from prebuild.plan.planner import make_plan
 from prebuild.report.nightly import Outputs, finish
+from prebuild.report.nightly import check as check_outputs
 from prebuild.report.results import exit_code
 
 
@@ -84,6 +85,14 @@ def build(
     config: Path | None,
 ) -> None:
     """Build and push every image (or NAMES) whose key is not in the registry yet."""
+    outputs = Outputs(
+        report=report_file,
+        summary=summary_file,
+        metrics=metrics_file,
+        keep_history=not dry_run and (history if history is not None else not names),
+        measure=not dry_run,
+    )
+    check_outputs(outputs)  # before anything is built: a run that cannot report pushes nothing
     project = load_project(config)
     builder = builder or project.settings.builder
     if not dry_run:
@@ -101,13 +110,6 @@ def build(
         results = run(project, plan, names, options, display)
     finally:
         display.close()
-    outputs = Outputs(
-        report=report_file,
-        summary=summary_file,
-        metrics=metrics_file,
-        keep_history=not dry_run and (history if history is not None else not names),
-        measure=not dry_run,
-    )
     warn = lambda text: click.echo(f"warning: {text}", err=True)  # noqa: E731
     finish(project, plan, results, outputs, started=started, finished=datetime.now(UTC), warn=warn)
     for result in results:

@@ -66,6 +66,7 @@ def pull(
     """Pull each image by its content key; fall back to a read-only cached build. Never writes."""
     if tag_as and len(names) > 1:
         raise UsageError("--tag-as takes one image name")
+    output.check(fmt, os.environ)
     project = load_project(config)
     builder = builder or project.settings.builder
     mode = cast(Fallback, fallback)  # click.Choice already restricted it to Fallback's values

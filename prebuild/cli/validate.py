@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from prebuild.analysis import check
 from prebuild.cli.options import config_option
 from prebuild.config.load import load_project
 from prebuild.model import Project
@@ -17,6 +18,7 @@ from prebuild.pathnames import relative_or_absolute
 def validate(config: Path | None) -> None:
     """Check the config (schema, dependencies, Dockerfiles) without building anything."""
     project = load_project(config)
+    check.raise_all(check.check_dockerfiles(project))
     for line in summary(project, Path.cwd()):
         click.echo(line)
 

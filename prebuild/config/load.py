@@ -7,14 +7,17 @@ the mistakes it can see: schema problems first, then cross-key and filesystem ch
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
 import os
 import re
+import stat
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
+from prebuild.config import depth as config_depth
 from prebuild.config import fast as config_fast
 from prebuild.config.checks import Entry, check_all
 from prebuild.config.locate import Loc, Problem, TomlLocator, header_before
@@ -189,7 +192,7 @@ class _Document:
     def read(cls, path: Path, cwd: Path) -> _Document:
         display = relative_or_absolute(path, cwd)
         try:
-            text = path.read_text(encoding="utf-8").removeprefix("\ufeff")
+            text = _read_regular(path).decode("utf-8").removeprefix("\ufeff")
         except (OSError, UnicodeDecodeError) as error:
             reason = getattr(error, "strerror", None) or str(error)
             raise ConfigError(f"cannot read config file: {reason}", file=display) from None
@@ -197,6 +200,10 @@ class _Document:
             document = tomllib.loads(text)
         except tomllib.TOMLDecodeError as error:
             raise _toml_error(error, text, display) from None
+        except RecursionError:
+            config_depth.check(text, None, display)
+            raise
+        config_depth.check(text, document, display)
         if path.name != PYPROJECT:
             return cls(path, display, text, document, ())
         table = document.get("tool", {}).get("prebuild")
@@ -245,11 +252,27 @@ class _Document:
         if not problems:
             return
         errors: list[ConfigError] = []
+        seen: set[str] = set()
         for error in map(self.render, problems):
-            if all(str(error) != str(seen) for seen in errors):
+            if str(error) not in seen:  # a set: pairwise comparison was quadratic
+                seen.add(str(error))
                 errors.append(error)
         errors.sort(key=lambda e: (e.file != self.display, e.file or "", e.line or 0))
         raise errors[0] if len(errors) == 1 else ConfigErrors(errors)
+
+
+def _read_regular(path: Path) -> bytes:
+    """The file's bytes, refusing FIFOs, devices and sockets (a FIFO would block forever):
+    opened non-blocking, then checked with fstat, so nothing can swap the file in between."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file (a FIFO, device or socket)")
+        os.set_blocking(fd, True)
+        with os.fdopen(fd, "rb", closefd=False) as handle:
+            return handle.read()
+    finally:
+        os.close(fd)
 
 
 def _image_name(data: Mapping[str, Any], index: int) -> str | None:

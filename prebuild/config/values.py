@@ -90,7 +90,15 @@ def registry(value: str) -> str:
             f"invalid registry {value!r}: expected host[:port][/path] with a lowercase path, "
             "e.g. 'ghcr.io/org/ci' or '127.0.0.1:5000/ci'"
         )
+    _check_port(value.split("/", 1)[0], value)
     return value
+
+
+def _check_port(host: str, value: str) -> None:
+    """A port is 1-65535: the regex only bounds its digits, and urllib3 fails late on 99999."""
+    port = host.rsplit(":", 1)[1] if ":" in host and not host.endswith("]") else None
+    if port is not None and not 1 <= int(port) <= 65535:
+        raise ValueError(f"invalid registry {value!r}: port {port} is not in 1-65535")
 
 
 def host_port(value: str) -> str:
@@ -98,6 +106,7 @@ def host_port(value: str) -> str:
         raise ValueError(
             f"invalid registry host {value!r}: expected host[:port], no scheme or path"
         )
+    _check_port(value, value)
     return value
 
 

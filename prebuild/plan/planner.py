@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from prebuild import graph
+from prebuild.analysis import check
 from prebuild.analysis.image import ExternalImage, ImageAnalysis, analyse_image
 from prebuild.errors import RegistryError, UsageError
 from prebuild.key import material as keys
@@ -141,6 +142,8 @@ def make_plan(
             for result in results:
                 analyses[result.spec.name] = result
                 todo.extend(d for d in result.depends_on if d not in analyses)
+    edges = {n: check.Edges(a.spec, a.dockerfile_path, a.externals) for n, a in analyses.items()}
+    check.raise_all(check.cycle_errors(edges))  # located at the FROM line; graph's is not
     order = graph.order({n: a.depends_on for n, a in analyses.items()})
     native = functools.cache(native_platform or (lambda: "linux/amd64"))  # asked once
     plans = {

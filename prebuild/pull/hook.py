@@ -86,7 +86,7 @@ def pull_one(
             buildx.tag(image.ref, result.local_name)
             result.outcome = "pulled"
         except DockerError as error:
-            result.reason = f"pull failed: {error.message.splitlines()[0]}"
+            result.reason = f"pull failed: {cause(error)}"
     else:
         result.reason = image.reason or image.status
     if result.outcome != "pulled":
@@ -172,6 +172,16 @@ def _why(error: PrebuildError) -> str:
     lines = error.message.splitlines()
     solve = [x.strip() for x in lines if x.strip().startswith("ERROR: failed to solve")]
     return f"{lines[0]}: {solve[-1]}" if solve and ": " not in lines[0] else lines[0]
+
+
+def cause(error: PrebuildError, *, lines: int = 4, chars: int = 600) -> str:
+    """What failed and why, on one line: the first line (`docker pull REF failed (exit 1):`)
+    plus the last few non-empty lines of the command's output (the daemon's `Error response`),
+    bounded so a chatty failure cannot flood a report."""
+    first, *rest = error.message.splitlines() or [""]
+    detail = [line.strip() for line in rest if line.strip()][-lines:]
+    text = " ".join([first.strip(), " | ".join(detail)]).strip()
+    return text if len(text) <= chars else text[: chars - 1] + "…"
 
 
 def _log(line: str) -> None:

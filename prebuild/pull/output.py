@@ -8,6 +8,7 @@ import shlex
 from collections.abc import Mapping, Sequence
 
 from prebuild.errors import UsageError
+from prebuild.outfiles import Target
 from prebuild.pull.hook import PullResult
 
 
@@ -56,28 +57,41 @@ def shell(results: Sequence[PullResult]) -> list[str]:
     return [f"export {k}={shlex.quote(v)}" for k, v in variables(results).items()]
 
 
-def github(results: Sequence[PullResult], env: Mapping[str, str]) -> None:
-    """Append NAME=VALUE lines to $GITHUB_ENV and a table to $GITHUB_STEP_SUMMARY."""
+def _github_files(env: Mapping[str, str]) -> tuple[Target, Target | None]:
     env_file, summary = env.get("GITHUB_ENV"), env.get("GITHUB_STEP_SUMMARY")
     if not env_file:
         raise UsageError("--format github needs GITHUB_ENV (set by GitHub Actions)")
-    with open(env_file, "a") as handle:
-        for name, value in variables(results).items():
-            handle.write(f"{name}={value}\n")
-    if summary:
-        with open(summary, "a") as handle:
-            handle.write("| image | outcome | local name | time | ref |\n|---|---|---|---|---|\n")
-            for r in results:
-                row = [
-                    f"`{r.name}`",
-                    r.outcome,
-                    f"`{r.local_name}`",
-                    f"{r.seconds:.1f}s",
-                    r.ref or "",
-                ]
-                handle.write("| " + " | ".join(row) + " |\n")
-                if r.reason:
-                    handle.write(f"\n{r.name}: {r.reason}\n\n")
+    env_target = Target(env_file, "env GITHUB_ENV", append=True)
+    summary_target = Target(summary, "env GITHUB_STEP_SUMMARY", append=True) if summary else None
+    return env_target, summary_target
+
+
+def check(fmt: str, env: Mapping[str, str]) -> None:
+    """Before pulling: a `--format github` run must be able to write its files (exit 2)."""
+    if fmt == "github":
+        for target in _github_files(env):
+            if target is not None:
+                target.check()
+
+
+def github(results: Sequence[PullResult], env: Mapping[str, str]) -> None:
+    """Append NAME=VALUE lines to $GITHUB_ENV and a table to $GITHUB_STEP_SUMMARY, each file in
+    one append (a concurrent step's lines never land in the middle of ours)."""
+    env_target, summary_target = _github_files(env)
+    lines = []
+    for name, value in variables(results).items():
+        if "\n" in value or "\r" in value:  # would forge further NAME=VALUE lines
+            value = value.replace("\r", " ").replace("\n", " ")
+        lines.append(f"{name}={value}\n")
+    env_target.write("".join(lines))
+    if summary_target is not None:
+        table = ["| image | outcome | local name | time | ref |\n|---|---|---|---|---|\n"]
+        for r in results:
+            row = [f"`{r.name}`", r.outcome, f"`{r.local_name}`", f"{r.seconds:.1f}s", r.ref or ""]
+            table.append("| " + " | ".join(row) + " |\n")
+            if r.reason:
+                table.append(f"\n{r.name}: {r.reason}\n\n")
+        summary_target.write("".join(table))
 
 
 def json_lines(results: Sequence[PullResult]) -> list[str]:

@@ -219,7 +219,7 @@ class Authenticator:
     def _fetch_token(
         self, registry: str, challenge: Challenge, scopes: list[str], fetch: Fetch
     ) -> tuple[str, float]:
-        realm = challenge.params["realm"]
+        realm = _realm_url(registry, challenge.params["realm"])
         service = challenge.params.get("service")
         creds = self.credentials(registry)
         query: list[tuple[str, str]] = [("service", service)] if service else []
@@ -254,3 +254,19 @@ class Authenticator:
                 f"{auth_host}: token endpoint answered HTTP {resp.status_code} without a token"
             )
         return token, lifetime
+
+
+def _realm_url(registry: str, realm: str) -> str:
+    """The token endpoint, checked: requests would fail on a bad one with a bare traceback."""
+    try:
+        parts = urlsplit(realm)
+        valid = parts.scheme in ("http", "https") and bool(parts.hostname)
+        port_ok = parts.port is None or 0 < parts.port < 65536  # .port raises when not 0-65535
+    except ValueError:
+        valid = port_ok = False
+    if not (valid and port_ok):
+        raise RegistryError(
+            f"{registry}: the registry's WWW-Authenticate challenge names token realm "
+            f"{realm[:200]!r}, which is not an http(s) URL"
+        )
+    return realm

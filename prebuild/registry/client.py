@@ -462,6 +462,9 @@ class RegistryClient:
                 ) from None
             except (requests.ConnectionError, requests.Timeout) as exc:
                 reason = _describe(exc)
+            except (requests.exceptions.InvalidURL, requests.exceptions.InvalidSchema,
+                    requests.exceptions.MissingSchema):  # fmt: skip
+                raise RegistryError(f"{url.split('?', 1)[0][:200]}: not a usable URL") from None
             except requests.exceptions.ChunkedEncodingError:
                 reason = "connection reset"
             else:

@@ -14,6 +14,7 @@ from typing import Any
 
 from prebuild.errors import PrebuildError
 from prebuild.model import Project
+from prebuild.outfiles import Target
 from prebuild.plan.planner import Plan, make_client
 from prebuild.report import document as docs
 from prebuild.report import history, why
@@ -99,18 +100,41 @@ def _earlier(store: history.Store | None, warn: Callable[[str], None]) -> list[d
         return []
 
 
-def _write(doc: dict[str, Any], outputs: Outputs, earlier: list[dict[str, Any]]) -> None:
+def _targets(outputs: Outputs) -> list[tuple[str, Target]]:
+    found = []
     if outputs.report is not None:
-        outputs.report.write_text(docs.to_json(doc) + "\n")
-    if outputs.summary is not None:
-        from prebuild.report.markdown import to_markdown
-
-        with open(outputs.summary, "a") as handle:  # $GITHUB_STEP_SUMMARY is appended to
-            handle.write(to_markdown(doc))
+        found.append(("report", Target(outputs.report, "--report", append=False)))
+    if outputs.summary is not None:  # $GITHUB_STEP_SUMMARY is appended to
+        found.append(("summary", Target(outputs.summary, "--summary", append=True)))
     if outputs.metrics is not None:
-        from prebuild.report.metrics import write_textfile
+        found.append(("metrics", Target(outputs.metrics, "--metrics", append=False, mkdir=True)))
+    return found
 
-        write_textfile(outputs.metrics, doc, earlier)
+
+def check(outputs: Outputs) -> None:
+    """Raise a UsageError (exit 2) now for an output `finish` could not write: called before
+    the build, so a run that could not report pushes nothing."""
+    for _, target in _targets(outputs):
+        target.check()
+
+
+def _write(doc: dict[str, Any], outputs: Outputs, earlier: list[dict[str, Any]]) -> None:
+    """The report is replaced whole (temp file + rename), the summary appended in one write,
+    the metrics written by prometheus_client (which also renames a temp file)."""
+    for kind, target in _targets(outputs):
+        if kind == "report":
+            target.write(docs.to_json(doc) + "\n")
+        elif kind == "summary":
+            from prebuild.report.markdown import to_markdown
+
+            target.write(to_markdown(doc))
+        else:
+            from prebuild.report.metrics import write_textfile
+
+            try:
+                write_textfile(target.path, doc, earlier)
+            except OSError as error:
+                raise target.error(error.strerror or str(error)) from None
 
 
 def _revision(project: Project) -> str | None:
