@@ -9,6 +9,7 @@ from typing import TypeVar
 import click
 
 from prebuild.cli import CONFIG_OPTION_HELP
+from prebuild.durations import parse_duration
 
 F = TypeVar("F", bound=Callable[..., object])
 
@@ -25,3 +26,18 @@ def config_option(function: F) -> F:
         metavar="PATH",
         help=CONFIG_OPTION_HELP,
     )(function)
+
+
+def duration_option(flag: str, help_text: str) -> Callable[[F], F]:
+    """`FLAG DUR` parsed by durations.parse_duration into seconds (None when not given); a bad
+    value is a usage error (exit 2) naming the option."""
+
+    def parse(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
+        if value is None:
+            return None
+        try:
+            return parse_duration(value)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+
+    return click.option(flag, callback=parse, metavar="DUR", help=help_text)

@@ -16,7 +16,8 @@ from prebuild.cache.s3.layout import blob_key
 from prebuild.cache.s3.sync import make_client as make_s3_client
 from prebuild.cli import main
 from prebuild.cli.commands import ALL
-from prebuild.cli.gc import gc, human_bytes
+from prebuild.cli.gc import gc
+from prebuild.gc.render import human_bytes
 from prebuild.model import S3Settings
 from tests.unit.registry import test_retention as test_gc_registry
 from tests.unit.registry.test_client import FakeRegistry
@@ -232,16 +233,6 @@ def test_s3_gc_once_per_bucket(fake, project, bucket, run_main, tmp_path) -> Non
     code, out, _ = run_main(["gc", "--setup-lifecycle", "--grace", "1h"])
     assert "s3 s3://ci-cache/ci/ (app, tools): lifecycle rule already set" in out
     assert "would delete 0 unreferenced blobs (0 B); kept 0 younger than 1h" in out
-
-
-def test_human_bytes() -> None:
-    assert [human_bytes(n) for n in (0, 999, 1000, 1_234_567, 5 * 10**12)] == [
-        "0 B",
-        "999 B",
-        "1.0 kB",
-        "1.2 MB",
-        "5.0 TB",
-    ]
 
 
 def test_apply_refuses_in_a_pull_request(tmp_path, monkeypatch, capsys) -> None:
