@@ -10,7 +10,8 @@ which config_build and config_checks use like the models.
 It only ever *accepts*: at the first thing it does not expect it returns None, and the config
 is validated again with pydantic, which alone reports errors (so messages never depend on the
 path). Configs with `[[source]]` tables always take the pydantic path: sources are pydantic
-models. tests/unit/test_config_fast.py checks that both paths build equal Projects.
+models. tests/unit/config/test_fast.py checks that both paths build equal Projects and that
+every table here names the schema's fields, with its defaults.
 """
 
 from __future__ import annotations

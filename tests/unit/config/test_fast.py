@@ -6,10 +6,12 @@ from __future__ import annotations
 import copy
 import sys
 import tomllib
+import typing
 from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import BaseModel
 
 from prebuild.config import fast as config_fast
 from prebuild.config import load
@@ -224,3 +226,60 @@ def test_loading_a_plain_config_does_not_import_pydantic(tmp_path: Path) -> None
         [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "False"
+
+
+# -- the hand-written tables and the pydantic schema name the same fields ----------------------
+
+TABLES = {  # schema model -> the fast path's table for it
+    "ConfigModel": config_fast.CONFIG,
+    "CacheModel": config_fast.CACHE,
+    "S3Model": config_fast.S3,
+    "DefaultsModel": config_fast.DEFAULTS,
+    "GcModel": config_fast.GC,
+    "HistoryModel": config_fast.HISTORY,
+    "ImageModel": config_fast.IMAGE,
+}
+
+
+def _models_reachable_from(model: type[BaseModel]) -> dict[str, type[BaseModel]]:
+    """Every schema model a config can contain, found from the annotations (so a new table
+    added to the schema shows up here without anyone listing it)."""
+    found = {model.__name__: model}
+    for info in model.model_fields.values():
+        for kind in _types_in(info.annotation):
+            if (
+                isinstance(kind, type)
+                and issubclass(kind, BaseModel)
+                and kind.__name__ not in found
+            ):
+                found |= _models_reachable_from(kind)
+    return found
+
+
+def _types_in(annotation: Any) -> list[Any]:
+    args = typing.get_args(annotation)
+    return [annotation] if not args else [t for arg in args for t in _types_in(arg)]
+
+
+def test_every_schema_table_has_a_fast_table() -> None:
+    assert set(_models_reachable_from(ConfigModel)) == set(TABLES)
+    module_tables = [v for v in vars(config_fast).values() if isinstance(v, dict) and v]
+    fields_tables = [t for t in module_tables if all(isinstance(f, tuple) for f in t.values())]
+    assert sorted(map(id, fields_tables)) == sorted(map(id, TABLES.values()))
+
+
+@pytest.mark.parametrize("model_name", sorted(TABLES))
+def test_fast_table_has_the_schema_fields_and_defaults(model_name: str) -> None:
+    model = _models_reachable_from(ConfigModel)[model_name]
+    fields = TABLES[model_name]
+    assert list(fields) == list(model.model_fields), f"{model_name}: field sets differ"
+    for name, (_, default) in fields.items():
+        info = model.model_fields[name]
+        if info.is_required():
+            continue
+        expected = info.get_default(call_default_factory=True)
+        given = default()
+        if isinstance(expected, BaseModel):
+            assert given.model_dump() == expected.model_dump(), f"{model_name}.{name}"
+        else:
+            assert given == expected, f"{model_name}.{name}"
