@@ -10,18 +10,22 @@ import socket
 import sys
 from contextlib import contextmanager
 
-from devstack import emulation, engine, packages, procs, seed, services
+from devstack import authregistry, emulation, engine, packages, procs, seed, services
 from devstack.layout import (
     ACCESS_KEY,
     BASE_IMAGE_REPO,
     BASE_IMAGE_TAG,
+    PULL_PASSWORD,
+    PULL_USER,
+    PUSH_PASSWORD,
+    PUSH_USER,
     REGION,
     SECRET_KEY,
     Layout,
     layout,
 )
 
-SERVICES = ("moto", "registry", "s3-registry")
+SERVICES = ("moto", "registry", "s3-registry", "token", "auth-registry", "basic-registry")
 COMMANDS = ("up", "down", "status", "env", "registry-gc", "restart-engine")
 
 
@@ -75,6 +79,24 @@ def up(lay: Layout) -> None:
                 lay.s3_registry_port,
                 "PREBUILD_STACK_S3_REGISTRY_PORT",
                 lambda: services.start_s3_registry(lay),
+            ),
+            (
+                "token",
+                lay.token_port,
+                "PREBUILD_STACK_TOKEN_PORT",
+                lambda: authregistry.start_token_service(lay),
+            ),
+            (
+                "auth-registry",
+                lay.auth_registry_port,
+                "PREBUILD_STACK_AUTH_REGISTRY_PORT",
+                lambda: authregistry.start_auth_registry(lay),
+            ),
+            (
+                "basic-registry",
+                lay.basic_registry_port,
+                "PREBUILD_STACK_BASIC_REGISTRY_PORT",
+                lambda: authregistry.start_basic_registry(lay),
             ),
         ):
             if procs.read_pidfile(lay.pids / f"{name}.pid") is None:
@@ -168,6 +190,12 @@ def env_lines(lay: Layout) -> list[str]:
         "PREBUILD_TEST_S3_REGISTRY": lay.s3_registry_addr,
         "PREBUILD_TEST_S3_ENDPOINT": lay.s3_endpoint,
         "PREBUILD_TEST_BASE_IMAGE": lay.base_image,
+        "PREBUILD_TEST_AUTH_REGISTRY": lay.auth_registry_addr,
+        "PREBUILD_TEST_BASIC_REGISTRY": lay.basic_registry_addr,
+        "PREBUILD_TEST_AUTH_PUSH_USER": PUSH_USER,
+        "PREBUILD_TEST_AUTH_PUSH_PASSWORD": PUSH_PASSWORD,
+        "PREBUILD_TEST_AUTH_PULL_USER": PULL_USER,
+        "PREBUILD_TEST_AUTH_PULL_PASSWORD": PULL_PASSWORD,
         "PREBUILD_STACK_LOGS": str(lay.logs),
         "PREBUILD_STACK_DATA": str(lay.state),
         "AWS_ACCESS_KEY_ID": ACCESS_KEY,

@@ -22,6 +22,11 @@ REGION = "us-east-1"
 S3_REGISTRY_BUCKET = "prebuild-registry"
 BASE_IMAGE_REPO = "seed/busybox"
 BASE_IMAGE_TAG = "stable"
+# Accounts of the authenticated registries (test-only values, printed by `ci/stack env`).
+PUSH_USER, PUSH_PASSWORD = "prebuild-push", "push-pw-8e3c1f0a-test-only"
+PULL_USER, PULL_PASSWORD = "prebuild-pull", "pull-pw-5b7d2e94-test-only"
+TOKEN_SERVICE = "prebuild-stack-registry"  # the `service` / JWT audience
+TOKEN_ISSUER = "prebuild-stack-tokens"
 
 
 def _port(name: str, default: int) -> int:
@@ -36,6 +41,9 @@ class Layout:
     registry_port: int
     s3_port: int
     s3_registry_port: int
+    auth_registry_port: int = 35003
+    token_port: int = 35004
+    basic_registry_port: int = 35005
 
     @property
     def prefix(self) -> Path:
@@ -87,6 +95,25 @@ class Layout:
         return f"http://127.0.0.1:{self.s3_port}"
 
     @property
+    def auth_registry_addr(self) -> str:
+        """distribution with `auth: token`, tokens from the stack's token service."""
+        return f"127.0.0.1:{self.auth_registry_port}"
+
+    @property
+    def basic_registry_addr(self) -> str:
+        """distribution with `auth: htpasswd` (Basic auth)."""
+        return f"127.0.0.1:{self.basic_registry_port}"
+
+    @property
+    def token_addr(self) -> str:
+        return f"127.0.0.1:{self.token_port}"
+
+    @property
+    def auth_dir(self) -> Path:
+        """Token signing key and certificate, account hashes, htpasswd."""
+        return self.state / "auth"
+
+    @property
     def base_image(self) -> str:
         return f"{self.registry_addr}/{BASE_IMAGE_REPO}:{BASE_IMAGE_TAG}"
 
@@ -102,4 +129,7 @@ def layout() -> Layout:
         registry_port=_port("PREBUILD_STACK_REGISTRY_PORT", 35000),
         s3_port=_port("PREBUILD_STACK_S3_PORT", 35001),
         s3_registry_port=_port("PREBUILD_STACK_S3_REGISTRY_PORT", 35002),
+        auth_registry_port=_port("PREBUILD_STACK_AUTH_REGISTRY_PORT", 35003),
+        token_port=_port("PREBUILD_STACK_TOKEN_PORT", 35004),
+        basic_registry_port=_port("PREBUILD_STACK_BASIC_REGISTRY_PORT", 35005),
     )

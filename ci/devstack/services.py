@@ -82,17 +82,25 @@ def registry_gc(lay: Layout) -> str:
     return summary[-1].strip() if summary else "nothing to collect"
 
 
+# The tools virtualenv's packages: moto's S3 server; the token service (ci/devstack/tokens.py)
+# signs JWTs with PyJWT, makes its key and certificate with cryptography, hashes with bcrypt.
+TOOLS = ("moto[server]>=5.0", "pyjwt>=2.8", "cryptography>=42", "bcrypt>=4.1")
+
+
 def ensure_tools_venv(lay: Layout, say) -> Path:
-    """moto's server lives in a private virtualenv so the stack needs no project install."""
+    """The stack's own servers live in a private virtualenv: it needs no project install."""
     moto = lay.tools_venv / "bin" / "moto_server"
-    if moto.exists():
+    marker = lay.tools_venv / ".tools"
+    if moto.exists() and marker.exists() and marker.read_text().split("\n") == list(TOOLS):
         return moto
-    say("installing moto[server] into a private virtualenv")
-    subprocess.run([sys.executable, "-m", "venv", str(lay.tools_venv)], check=True)
+    say(f"installing {' '.join(TOOLS)} into a private virtualenv")
+    if not (lay.tools_venv / "bin" / "pip").exists():
+        subprocess.run([sys.executable, "-m", "venv", str(lay.tools_venv)], check=True)
     pip = [str(lay.tools_venv / "bin" / "pip"), "install", "-q", "--disable-pip-version-check"]
-    proc = subprocess.run([*pip, "moto[server]>=5.0"], capture_output=True, text=True)
+    proc = subprocess.run([*pip, *TOOLS], capture_output=True, text=True)
     if proc.returncode != 0:
-        raise procs.StackError(f"pip install moto[server] failed:\n{proc.stderr[-800:]}")
+        raise procs.StackError(f"pip install {' '.join(TOOLS)} failed:\n{proc.stderr[-800:]}")
+    marker.write_text("\n".join(TOOLS))
     return moto
 
 

@@ -125,11 +125,23 @@ def build_one(
     except PrebuildError as error:
         result.status = "failed"
         text = str(error)
-        result.reason = text.splitlines()[0]
+        result.reason = text.splitlines()[0] + _login_hint(text, plan.registry)
         result.error_tail = text.splitlines()[-15:]
     result.seconds = round(time.monotonic() - started, 2)
     display.done(plan.name, result.status, _detail(result))
     return result
+
+
+# What BuildKit says when the registry refused its credentials (or the lack of them) for a push.
+_DENIED = ("push access denied", "insufficient_scope", "401 Unauthorized", "403 Forbidden")
+
+
+def _login_hint(text: str, registry: str) -> str:
+    """The refused push's way out: credentials come only from the docker config."""
+    if not any(words in text for words in _DENIED):
+        return ""
+    host = registry.split("/", 1)[0]
+    return f" (hint: `docker login {host}` with an account that may push to it)"
 
 
 def _detail(result: ImageResult) -> str:

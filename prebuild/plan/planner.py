@@ -275,7 +275,8 @@ def _check_presence(plans: list[ImagePlan], client: RegistryClient, now: datetim
                 return
             created = client.image_created(ref)
         except RegistryError as error:
-            plan.status, plan.reason = "unknown", f"registry: {error.message}"
+            hint = f" (hint: {error.hint})" if error.hint else ""  # e.g. `docker login HOST`
+            plan.status, plan.reason = "unknown", f"registry: {error.message}{hint}"
             return
         if created is None:
             plan.status, plan.reason = "missing", f"{plan.tag} not in registry"
