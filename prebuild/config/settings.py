@@ -27,9 +27,7 @@ if TYPE_CHECKING:  # also called with config_fast's tables, which quack like the
 DEFAULT_CACHE_REF = "{registry}/{name}:buildcache"
 
 
-def build_settings(
-    config: ConfigModel, registry: str, repo_root: Path | None = None
-) -> Settings:
+def build_settings(config: ConfigModel, registry: str, repo_root: Path | None = None) -> Settings:
     """Project-wide settings; `registry` may come from PREBUILD_REGISTRY instead of the file."""
     gc = config.gc
     history = config.history
