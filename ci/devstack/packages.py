@@ -18,8 +18,16 @@ from pathlib import Path
 from devstack.procs import StackError
 
 # Debian 12 packages the stack runs (docker.io's own dependencies included: iptables), and
-# qemu's static interpreters with binfmt-support for linux/arm64 and linux/s390x builds.
-SYSTEM_PACKAGES = ("runc", "docker-registry", "iptables", "qemu-user-static", "binfmt-support")
+# qemu's static interpreters with binfmt-support for linux/arm64 and linux/s390x builds;
+# chromium: the integration tests render `prebuild report --html` in it, headless.
+SYSTEM_PACKAGES = (
+    "runc",
+    "docker-registry",
+    "iptables",
+    "qemu-user-static",
+    "binfmt-support",
+    "chromium",
+)
 ENGINE_PACKAGES = ("docker.io", "containerd", "docker-buildx", "docker-cli")
 ENGINE_SUITE = "trixie"
 KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"

@@ -26,6 +26,7 @@ COMMANDS = {
     "build": "prebuild.cli.build:build",
     "pull": "prebuild.cli.pull:pull",
     "gc": "prebuild.cli.gc:gc",
+    "report": "prebuild.cli.report:report",
 }
 
 
