@@ -46,9 +46,13 @@ def _config(title: str, y_title: str, style: Any = None, **extra: Any) -> dict[s
     }
 
 
-def night_label(doc: Doc) -> str:
-    when = parse_time(doc.get("started"))
-    return when.strftime("%m-%d %H:%M") if when else "?"
+def night_labels(docs: Sequence[Doc]) -> list[str]:
+    """Dates of the nights; times to the second when they all fall within one day."""
+    times = [parse_time(d.get("started")) for d in docs]
+    known = [t for t in times if t is not None]
+    close = bool(known) and (max(known) - min(known)).total_seconds() < 86400
+    fmt = "%H:%M:%S" if close else "%m-%d %H:%M"
+    return [t.strftime(fmt) if t else "?" for t in times]
 
 
 def trend(
@@ -58,7 +62,7 @@ def trend(
     import pygal
 
     chart = pygal.Line(**_config(title, y_title, x_label_rotation=30, show_minor_x_labels=True))
-    chart.x_labels = [night_label(d) for d in docs]
+    chart.x_labels = night_labels(docs)
     for name, values in series.items():
         chart.add(name, list(values))
     return str(chart.render(is_unicode=True))
