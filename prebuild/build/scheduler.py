@@ -9,16 +9,17 @@ exactly the one its key describes even if a base tag moves during the run.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from prebuild import graph
 from prebuild.build import revision as git
+from prebuild.build import split
 from prebuild.build.display import Display
 from prebuild.cache import backends
-from prebuild.engine import races
+from prebuild.engine import capability, races
 from prebuild.engine.buildx import BuildRequest
 from prebuild.errors import PrebuildError
 from prebuild.model import Project
@@ -36,6 +37,10 @@ class BuildOptions:
     push: bool = True
     export_cache: bool = True
     builder: str | None = None
+    # the builder's platforms (buildx inspect), asked only when something needs building;
+    # None: not checked (the build itself then says what it lacks)
+    builder_platforms: Callable[[], Sequence[str]] | None = None
+    platform: str | None = None  # split build: only this platform, pushed by digest
 
 
 def needs_build(plan: ImagePlan, *, force: bool) -> bool:
@@ -108,6 +113,9 @@ def build_one(
             for note in cache.notes:
                 display.line(plan.name, note)
             request = request_for(project, plan, cache, options)
+            if options.platform:
+                request = split.platform_request(request, plan, options.platform)
+                result.ref = request.tags[0]  # the platform tag; `merge` writes the key tag
 
             def raced(name: str) -> None:
                 result.reason = f"export retried: another build wrote {name} at the same moment"
@@ -175,9 +183,30 @@ def run(
             )
         return _ordered(results, plan)
     deps = {n: tuple(d for d in by_name[n].depends_on if d in todo) for n in todo}
+    todo = _drop_unbuildable(todo, by_name, options, display, results)
     failed_keys = {n for n, r in results.items() if r.status == "failed"}
     _schedule(project, by_name, todo, deps, failed_keys, options, display, results)
     return _ordered(results, plan)
+
+
+def _drop_unbuildable(todo, by_name, options: BuildOptions, display, results) -> list[str]:
+    """Images needing a platform the builder lacks fail now, before any build starts (their
+    dependents are then blocked like any failed image's); the rest are returned."""
+    if not todo or options.builder_platforms is None:
+        return todo
+    available = tuple(options.builder_platforms())
+    kept = []
+    for name in todo:
+        wanted = (options.platform,) if options.platform else by_name[name].platforms
+        lacking = capability.missing(wanted, available)
+        if not lacking:
+            kept.append(name)
+            continue
+        p = by_name[name]
+        reason = capability.hint(options.builder, lacking, available)
+        results[name] = ImageResult(name=name, status="failed", key=p.key, ref=p.ref, reason=reason)
+        display.done(name, "failed", reason)
+    return kept
 
 
 def _schedule(project, by_name, todo, deps, failed, options, display, results) -> None:

@@ -25,6 +25,7 @@ COMMANDS = {
     "explain": "prebuild.cli.explain:explain",
     "build": "prebuild.cli.build:build",
     "pull": "prebuild.cli.pull:pull",
+    "merge": "prebuild.cli.merge:merge",
     "gc": "prebuild.cli.gc:gc",
     "report": "prebuild.cli.report:report",
 }

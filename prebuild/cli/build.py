@@ -8,12 +8,13 @@ from pathlib import Path
 import click
 
 from prebuild import trust
+from prebuild.build import split
 from prebuild.build.display import make_display
 from prebuild.build.scheduler import BuildOptions, run
 from prebuild.cache.backends import check_builder
 from prebuild.cli.options import config_option
 from prebuild.config.load import load_project
-from prebuild.engine import platforms
+from prebuild.engine import capability, platforms
 from prebuild.engine.buildx import builder_driver
 from prebuild.plan.planner import make_plan
 from prebuild.report.nightly import Outputs, finish
@@ -69,6 +70,13 @@ from prebuild.report.results import exit_code
 @click.option(
     "--live/--plain", "live", default=None, help="Progress display (default: live table on a TTY)."
 )
+@click.option(
+    "--platform",
+    default=None,
+    metavar="PLATFORM",
+    help="Split build: only this platform (e.g. linux/arm64 on an arm64 runner), pushed "
+    "under a platform tag for a later `prebuild merge`.",
+)
 @config_option
 def build(
     names: tuple[str, ...],
@@ -82,6 +90,7 @@ def build(
     history: bool | None,
     allow_untrusted: bool,
     live: bool | None,
+    platform: str | None,
     config: Path | None,
 ) -> None:
     """Build and push every image (or NAMES) whose key is not in the registry yet."""
@@ -101,8 +110,15 @@ def build(
         for spec in project.images:
             check_builder(spec.cache, driver)
     plan = make_plan(project, names, native_platform=lambda: platforms.native(builder))
+    if platform:
+        split.check_platform(plan, names, platform)
     options = BuildOptions(
-        jobs=jobs or project.settings.jobs, force=force, dry_run=dry_run, builder=builder
+        jobs=jobs or project.settings.jobs,
+        force=force,
+        dry_run=dry_run,
+        builder=builder,
+        builder_platforms=lambda: capability.builder_platforms(builder),
+        platform=platform,
     )
     display = make_display(live=live)
     started = datetime.now(UTC)

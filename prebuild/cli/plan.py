@@ -25,6 +25,12 @@ from prebuild.plan.planner import Plan, make_plan
     "that need building, dependencies first.",
 )
 @click.option("--force", is_flag=True, help="With --matrix: list every image, present or not.")
+@click.option(
+    "--split-platforms",
+    is_flag=True,
+    help='With --matrix: one entry per image and platform ({"image", "wave", "platform"}), '
+    "for `prebuild build NAME --platform P` on native runners, then `prebuild merge NAME`.",
+)
 @config_option
 def plan(
     names: tuple[str, ...],
@@ -32,6 +38,7 @@ def plan(
     offline: bool,
     matrix: bool,
     force: bool,
+    split_platforms: bool,
     config: Path | None,
 ) -> None:
     """Compute content keys and ask the registry which images exist (one request per image)."""
@@ -43,7 +50,7 @@ def plan(
         native_platform=lambda: platforms.native(project.settings.builder, ask_builder=not offline),
     )
     if matrix:
-        click.echo(json.dumps(matrix_for(result, names, force=force)))
+        click.echo(json.dumps(matrix_for(result, names, force=force, split=split_platforms)))
     elif as_json:
         click.echo(json.dumps(result.as_json(), indent=2))
     else:
@@ -52,7 +59,7 @@ def plan(
 
 
 def matrix_for(
-    result: Plan, names: tuple[str, ...], *, force: bool = False
+    result: Plan, names: tuple[str, ...], *, force: bool = False, split: bool = False
 ) -> dict[str, list[dict[str, object]]]:
     """Images needing a build, ordered in waves so no image precedes a sibling it builds FROM."""
     from prebuild.build.scheduler import (
@@ -62,9 +69,13 @@ def matrix_for(
     todo = selection(result, names, force=force)
     by_name = result.by_name()
     deps = {n: [d for d in by_name[n].depends_on if d in todo] for n in todo}
-    include = [
+    include: list[dict[str, object]] = [
         {"image": name, "wave": index} for index, wave in enumerate(waves(deps)) for name in wave
     ]
+    if split:  # an image's platforms share its wave: merge it before the next wave starts
+        include = [
+            {**e, "platform": p} for e in include for p in by_name[str(e["image"])].platforms
+        ]
     return {"include": include}
 
 

@@ -53,6 +53,13 @@ from prebuild.pull.hook import Fallback, pull_one
     envvar="PREBUILD_BUILDER",
     help="buildx builder for the fallback build. Env: PREBUILD_BUILDER.",
 )
+@click.option(
+    "--platform",
+    default=None,
+    envvar="PREBUILD_PULL_PLATFORM",
+    help="Platform to pull, e.g. linux/arm64 (default: the image's only platform, else the "
+    "runner's). Env: PREBUILD_PULL_PLATFORM.",
+)
 @config_option
 def pull(
     names: tuple[str, ...],
@@ -61,6 +68,7 @@ def pull(
     fmt: str,
     timeout: float,
     builder: str | None,
+    platform: str | None,
     config: Path | None,
 ) -> None:
     """Pull each image by its content key; fall back to a read-only cached build. Never writes."""
@@ -71,7 +79,15 @@ def pull(
     builder = builder or project.settings.builder
     mode = cast(Fallback, fallback)  # click.Choice already restricted it to Fallback's values
     results = [
-        pull_one(project, name, local_name=tag_as, fallback=mode, timeout=timeout, builder=builder)
+        pull_one(
+            project,
+            name,
+            local_name=tag_as,
+            fallback=mode,
+            timeout=timeout,
+            builder=builder,
+            platform=platform,
+        )
         for name in names
     ]
     for line in output.emit(results, fmt, os.environ):

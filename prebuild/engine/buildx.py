@@ -293,11 +293,11 @@ def _builder(builder: str | None) -> dict[str, Any]:
     raise DockerError(f"{what}: builder {name!r} not found in `docker buildx ls`")
 
 
-def pull(ref: str, *, quiet: bool = False) -> None:
-    argv = ["docker", "pull", ref]
+def pull(ref: str, *, quiet: bool = False, platform: str | None = None) -> None:
+    argv = ["docker", "pull", *([f"--platform={platform}"] if platform else []), ref]
     if not quiet:
         echo(argv)
-    _run([*argv[:2], "--quiet", ref], f"docker pull {ref}")
+    _run([*argv[:-1], "--quiet", ref], f"docker pull {ref}")
 
 
 def tag(source: str, target: str) -> None:

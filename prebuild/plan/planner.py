@@ -223,7 +223,8 @@ def _base_input(
         digests.append(f"{platform}={result.platform_digest}")
         pin = result.digest
     plan.pins[ext.context_name] = f"docker-image://{ext.ref.repository_ref}@{pin}"
-    return BaseInput(ref=ext.written, digest=",".join(digests)), None
+    # sorted: the order platforms are listed in shapes nothing, so it must not shape the key
+    return BaseInput(ref=ext.written, digest=",".join(sorted(digests))), None
 
 
 def _key(plan: ImagePlan, plans, resolved, *, offline: bool) -> None:

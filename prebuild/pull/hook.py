@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -19,7 +20,7 @@ from prebuild import graph
 from prebuild.cache import backends
 from prebuild.engine import buildx, platforms
 from prebuild.engine.buildx import BuildRequest
-from prebuild.errors import DockerError, PrebuildError
+from prebuild.errors import DockerError, PrebuildError, UsageError
 from prebuild.model import Project
 from prebuild.plan.planner import ImagePlan, Plan, make_client, make_plan
 
@@ -70,6 +71,7 @@ def pull_one(
     fallback: Fallback = "build",
     timeout: float = 30.0,
     builder: str | None = None,
+    platform: str | None = None,
 ) -> PullResult:
     started = time.monotonic()
     client = make_client(project, deadline=max(1.0, timeout))
@@ -77,12 +79,13 @@ def pull_one(
         project, [name], client=client, native_platform=lambda: platforms.native(builder)
     )
     image = plan.by_name()[name]
+    chosen = runner_platform(image, platform, lambda: platforms.native(builder))
     result = PullResult(name=name, local_name=local_name or name, key=image.key, ref=image.ref)
     entries = cache_from_entries(image)
-    result.cache_args = cache_args(entries)
+    result.cache_args = [f"--platform={chosen}", *cache_args(entries)]
     if image.status in ("present", "stale") and image.ref:
         try:
-            buildx.pull(image.ref)
+            buildx.pull(image.ref, platform=chosen)
             buildx.tag(image.ref, result.local_name)
             result.outcome = "pulled"
         except DockerError as error:
@@ -90,13 +93,31 @@ def pull_one(
     else:
         result.reason = image.reason or image.status
     if result.outcome != "pulled":
-        _fallback(plan, image, result, fallback, entries, builder)
+        _fallback(plan, image, result, fallback, entries, builder, chosen)
     result.seconds = round(time.monotonic() - started, 2)
     return result
 
 
+def runner_platform(image: ImagePlan, asked: str | None, native: Callable[[], str]) -> str:
+    """The one platform a runner pulls: the asked one, else the image's only platform (an
+    arm64-only image runs emulated on amd64 runners), else the runner's native one."""
+    chosen = asked or (image.platforms[0] if len(image.platforms) == 1 else native())
+    if chosen not in image.platforms:
+        raise UsageError(
+            f"image {image.name!r} is built for {', '.join(image.platforms)}, not {chosen}",
+            hint="pass one of them with --platform",
+        )
+    return chosen
+
+
 def _fallback(
-    plan: Plan, image: ImagePlan, result: PullResult, fallback: Fallback, entries, builder
+    plan: Plan,
+    image: ImagePlan,
+    result: PullResult,
+    fallback: Fallback,
+    entries,
+    builder,
+    platform: str,
 ) -> None:
     if fallback == "fail":
         result.outcome = "failed"
@@ -108,10 +129,11 @@ def _fallback(
     try:
         for sibling in missing_siblings(plan, image.name):
             step = f"sibling {sibling.name}"
-            hits = _build_local(sibling, sibling.ref or "", cache_from_entries(sibling), builder)
+            entries_of = cache_from_entries(sibling)
+            hits = _build_local(sibling, sibling.ref or "", entries_of, builder, platform)
             notes.append(f"built {step} locally ({hits})")
         step = "fallback build"
-        hits = _build_local(image, result.local_name, entries, builder)
+        hits = _build_local(image, result.local_name, entries, builder, platform)
     except PrebuildError as error:
         result.outcome = "failed"
         result.reason = "; ".join([*notes, f"{step} failed: {_why(error)}"]).lstrip("; ")
@@ -134,7 +156,7 @@ def missing_siblings(plan: Plan, name: str) -> list[ImagePlan]:
     ]
 
 
-def _build_local(image: ImagePlan, tag: str, entries, builder: str | None) -> str:
+def _build_local(image: ImagePlan, tag: str, entries, builder: str | None, platform: str) -> str:
     """Build read-only into the local engine as `tag`; returns the cache hits as text.
 
     A sibling is tagged with its own key ref, which is exactly what its dependents' pins
@@ -149,7 +171,7 @@ def _build_local(image: ImagePlan, tag: str, entries, builder: str | None) -> st
         build_args=image.spec.build_args,
         build_contexts=image.pins,
         labels=image.spec.labels,
-        platforms=image.platforms[:1],  # --load takes one platform: the runner's
+        platforms=(platform,),  # --load takes one platform: the runner's
         cache_from=tuple(entries),
         cache_to=None,  # read-only: a runner never writes cache
         push=False,

@@ -23,6 +23,7 @@ import pytest
 import requests
 
 from prebuild.engine import progress
+from prebuild.engine.platforms import host_platform
 from tests.conftest import REPO_ROOT
 from tests.integration.conftest import Stack, wipe_engine, write
 
@@ -313,7 +314,8 @@ def expected_variables(prebuilt: Prebuilt, local: str, outcome: str) -> dict[str
     values = {"IMAGE": local, "REF": prebuilt.ref, "KEY": prebuilt.key, "OUTCOME": outcome}
     variables = {f"PREBUILD_CI_{k}": v for k, v in values.items()}
     variables.update({f"PREBUILD_{k}": v for k, v in values.items()})
-    variables["DOCKER_BUILD_CACHE_ARG"] = f"{cache} {moving}"
+    # the runner's platform first: the cache (and the key) are that platform's
+    variables["DOCKER_BUILD_CACHE_ARG"] = f"--platform={host_platform()} {cache} {moving}"
     return variables
 
 

@@ -330,3 +330,55 @@ def test_stale_rebuild_does_not_reuse_the_cache(fake, busybox, recorder, tmp_pat
     run(project, plan, ["other"], BuildOptions(), Display())
     (request,) = recorder.requests
     assert "--no-cache" in request.argv()
+
+
+# -- builder capability --------------------------------------------------------------------
+
+
+def test_an_image_the_builder_cannot_build_fails_before_any_build(
+    fake, busybox, recorder, tmp_path
+):
+    project = write_repo(
+        tmp_path, fake.host, image_extra={"other": 'platforms = ["linux/arm64", "linux/amd64"]'}
+    )
+    plan, _ = planned(project)
+    asked: list[str] = []
+
+    def platforms() -> tuple[str, ...]:
+        asked.append("inspect")
+        return ("linux/amd64", "linux/amd64/v2")
+
+    display = Display()
+    results = run(project, plan, [], BuildOptions(builder_platforms=platforms), display)
+    by_name = {r.name: r for r in results}
+    assert by_name["other"].status == "failed"
+    assert by_name["other"].reason.startswith(
+        "builder 'default' cannot build linux/arm64 (it builds linux/amd64, linux/amd64/v2): "
+    )
+    assert "docker buildx create --append" in by_name["other"].reason
+    assert sorted(recorder.built) == ["app", "base", "tool"]  # the others still build
+    assert asked == ["inspect"]  # once per run, not per image
+    assert ("start", "other") not in display.events
+    assert report.exit_code(results) == 1
+
+
+def test_dependents_of_an_unbuildable_image_are_blocked(fake, busybox, recorder, tmp_path):
+    project = write_repo(tmp_path, fake.host, image_extra={"base": 'platforms = ["linux/arm64"]'})
+    plan, _ = planned(project)
+    options = BuildOptions(builder_platforms=lambda: ("linux/amd64",))
+    results = {r.name: r for r in run(project, plan, [], options, Display())}
+    assert results["base"].status == "failed"
+    assert results["app"].status == "blocked"
+    assert "base" not in recorder.built and "app" not in recorder.built
+
+
+def test_nothing_to_build_asks_the_builder_nothing(fake, busybox, recorder, tmp_path):
+    project, plan = planned_repo(tmp_path, fake)
+    publish(fake, plan, "base", "app", "tool", "other")
+    plan, _ = planned(project)
+
+    def platforms() -> tuple[str, ...]:
+        raise AssertionError("buildx inspect without anything to build")
+
+    results = run(project, plan, [], BuildOptions(builder_platforms=platforms), Display())
+    assert {r.status for r in results} == {"skipped"}

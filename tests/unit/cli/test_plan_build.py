@@ -44,6 +44,9 @@ def recorder(monkeypatch: pytest.MonkeyPatch) -> Recorder:
     monkeypatch.setattr("prebuild.build.revision.revision", lambda repo: None)
     monkeypatch.setattr("prebuild.build.revision.source_url", lambda repo: None)
     monkeypatch.setattr("prebuild.cli.build.builder_driver", lambda builder: "docker")
+    monkeypatch.setattr(
+        "prebuild.engine.capability.builder_platforms", lambda builder: ("linux/amd64",)
+    )
     return found
 
 

@@ -267,3 +267,51 @@ def test_plan_json_has_the_contract_keys(fake, busybox, tmp_path):
         "depends_on": ["base"],
         "provisional": False,
     }
+
+
+# -- platforms -------------------------------------------------------------------------------
+
+
+def test_a_multi_platform_key_is_the_same_on_every_machine(fake, busybox, tmp_path):
+    """Explicit platforms are keyed as written: an amd64 nightly host and an arm64 runner
+    compute the same key (only a bare `linux` means the machine's own platform)."""
+    project = write_repo(
+        tmp_path, fake.host, image_extra={"other": 'platforms = ["linux/arm64", "linux/amd64"]'}
+    )
+    on_amd64, _ = planned(project, native_platform=lambda: "linux/amd64")
+    on_arm64, _ = planned(project, native_platform=lambda: "linux/arm64")
+    key = on_amd64.by_name()["other"].key
+    assert key is not None and on_arm64.by_name()["other"].key == key
+    material = on_amd64.by_name()["other"].material
+    assert material is not None
+    (base,) = material.bases
+    _, digests = busybox
+    assert (
+        base.digest == f"linux/amd64={digests['linux/amd64']},linux/arm64={digests['linux/arm64']}"
+    )
+
+
+def test_the_order_platforms_are_listed_in_does_not_change_the_key(fake, busybox, tmp_path):
+    keys = []
+    for where, platforms in (
+        ("a", '["linux/arm64", "linux/amd64"]'),
+        ("b", '["linux/amd64", "linux/arm64"]'),
+    ):
+        project = write_repo(
+            tmp_path / where, fake.host, image_extra={"other": f"platforms = {platforms}"}
+        )
+        keys.append(planned(project)[0].by_name()["other"].key)
+    assert None not in keys and keys[0] == keys[1]
+
+
+def test_changing_platforms_changes_the_key(fake, busybox, tmp_path):
+    one = write_repo(
+        tmp_path / "a", fake.host, image_extra={"other": 'platforms = ["linux/arm64"]'}
+    )
+    two = write_repo(
+        tmp_path / "b",
+        fake.host,
+        image_extra={"other": 'platforms = ["linux/arm64", "linux/amd64"]'},
+    )
+    keys = [planned(p)[0].by_name()["other"].key for p in (one, two)]
+    assert None not in keys and keys[0] != keys[1]

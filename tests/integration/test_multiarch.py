@@ -1,0 +1,200 @@
+"""Multi-architecture images on the real stack: qemu emulation in the stack's engine, the
+seeded multi-platform busybox, the distribution registry.
+
+Images are tiny (busybox plus `uname -m` recorded at build time), so every emulated step
+takes a fraction of a second; what each test checks is what a CI job would notice: which
+platforms the pushed index lists, what an emulated container says it runs on.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.integration.cachecheck import Run, prebuild
+from tests.integration.conftest import STACK, Stack, wipe_engine, write
+
+ACCEPT = ", ".join(
+    [
+        "application/vnd.oci.image.index.v1+json",
+        "application/vnd.oci.image.manifest.v1+json",
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+        "application/vnd.docker.distribution.manifest.v2+json",
+    ]
+)
+ALL3 = ["linux/amd64", "linux/arm64", "linux/s390x"]
+UNAME = {"linux/amd64": "x86_64", "linux/arm64": "aarch64", "linux/s390x": "s390x"}
+S390X_ENTRY = Path("/proc/sys/fs/binfmt_misc/qemu-s390x")
+
+
+def make_repo(root: Path, stack: Stack, registry: str, images: dict[str, list[str]]) -> Path:
+    """One image per entry, FROM the seeded base, recording its build-time `uname -m`."""
+    toml = [f'registry = "{registry}"', "jobs = 2", ""]
+    for name, platforms in images.items():
+        write(
+            root / name / "Dockerfile",
+            f"FROM {stack.base_image}\nRUN uname -m > /m\nCOPY note.txt /note.txt\n",
+        )
+        write(root / name / "note.txt", f"{name}\n")
+        toml += ["[[image]]", f'name = "{name}"', f'context = "{name}"']
+        toml += [f"platforms = {json.dumps(platforms)}", ""]
+    write(root / "prebuild.toml", "\n".join(toml))
+    return root
+
+
+def cli(stack: Stack, repo: Path, *args: str, report: bool = False) -> Run:
+    return prebuild(stack, repo, *args, report=report)
+
+
+def plan(stack: Stack, repo: Path) -> dict[str, dict]:
+    run = cli(stack, repo, "plan", "--json")
+    assert run.returncode == 0, run.stderr
+    return {image["name"]: image for image in json.loads(run.stdout)["images"]}
+
+
+def manifest(stack: Stack, ref: str) -> dict:
+    repo, _, tag = ref.removeprefix(f"{stack.registry}/").rpartition(":")
+    url = f"http://{stack.registry}/v2/{repo}/manifests/{tag}"
+    response = requests.get(url, headers={"Accept": ACCEPT}, timeout=10)
+    assert response.status_code == 200, (ref, response.status_code)
+    return response.json()
+
+
+def index_platforms(stack: Stack, ref: str) -> list[str]:
+    doc = manifest(stack, ref)
+    entries = doc.get("manifests") or []
+    return sorted(f"{m['platform']['os']}/{m['platform']['architecture']}" for m in entries)
+
+
+def docker_run(stack: Stack, platform: str, image: str, *command: str) -> str:
+    return stack.docker.run(image, list(command), platform=platform, remove=True).strip()
+
+
+def pull(stack: Stack, repo: Path, name: str, local: str, *extra: str) -> dict:
+    run = cli(stack, repo, "pull", name, "--tag-as", local, "--format", "json", *extra)
+    assert run.returncode == 0, run.stderr[-3000:]
+    result = json.loads(run.stdout)
+    return result[0] if isinstance(result, list) else result
+
+
+def built(run: Run) -> dict[str, str]:
+    return {row.split("\t")[0]: row.split("\t")[1] for row in run.stdout.splitlines() if row}
+
+
+def test_foreign_and_multi_platform_images_build_push_and_pull_under_emulation(
+    stack: Stack, tmp_path: Path, unique: str
+) -> None:
+    registry = f"{stack.registry}/{unique}"
+    repo = make_repo(tmp_path, stack, registry, {"arm": ["linux/arm64"], "multi": ALL3})
+    run = cli(stack, repo, "build", report=True)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert built(run) == {"arm": "built", "multi": "built"}
+    refs = {name: run.image(name)["ref"] for name in ("arm", "multi")}
+    assert index_platforms(stack, refs["multi"]) == ALL3  # exactly the configured platforms
+    arm = manifest(stack, refs["arm"])  # one platform: an image manifest, or a 1-entry index
+    if "manifests" in arm:
+        assert index_platforms(stack, refs["arm"]) == ["linux/arm64"]
+
+    wipe_engine(stack.docker)  # a fresh runner
+    result = pull(stack, repo, "arm", "local/arm")  # default: the image's only platform
+    assert result["outcome"] == "pulled", result
+    assert docker_run(stack, "linux/arm64", "local/arm", "uname", "-m") == "aarch64"
+    assert docker_run(stack, "linux/arm64", "local/arm", "cat", "/m") == "aarch64"
+    for platform in ("linux/s390x", "linux/arm64"):
+        local = f"local/multi-{platform.rsplit('/', 1)[1]}"
+        result = pull(stack, repo, "multi", local, "--platform", platform)
+        assert result["outcome"] == "pulled", result
+        assert docker_run(stack, platform, local, "uname", "-m") == UNAME[platform]
+        assert docker_run(stack, platform, local, "cat", "/m") == UNAME[platform]
+
+
+def test_changing_platforms_changes_the_key(stack: Stack, tmp_path: Path, unique: str) -> None:
+    registry = f"{stack.registry}/{unique}"
+    repo = make_repo(tmp_path, stack, registry, {"img": ["linux/amd64", "linux/arm64"]})
+    before = plan(stack, repo)["img"]["key"]
+    config = repo / "prebuild.toml"
+    config.write_text(config.read_text().replace('"linux/arm64"', '"linux/arm64", "linux/s390x"'))
+    after = plan(stack, repo)["img"]
+    assert after["platforms"] == ALL3
+    assert None not in (before, after["key"]) and after["key"] != before
+
+
+@pytest.fixture
+def no_s390x_emulation(stack: Stack) -> Iterator[None]:
+    """s390x emulation off for one test (the engine re-probes its platforms at start only),
+    restored however the test ends."""
+    assert S390X_ENTRY.read_text().startswith("enabled"), "the stack enables qemu-s390x"
+    try:
+        S390X_ENTRY.write_text("0")
+        restart_engine()
+        assert "linux/s390x" not in builder_platforms(), "the restarted engine still emulates"
+        yield
+    finally:
+        S390X_ENTRY.write_text("1")
+        restart_engine()
+    assert "linux/s390x" in builder_platforms()
+
+
+def restart_engine() -> None:
+    proc = subprocess.run([str(STACK), "restart-engine"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+
+
+def builder_platforms() -> str:
+    proc = subprocess.run(["docker", "buildx", "inspect"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    return next(line for line in proc.stdout.splitlines() if line.startswith("Platforms:"))
+
+
+def test_an_image_the_builder_cannot_build_fails_before_building_and_the_others_build(
+    stack: Stack, no_s390x_emulation: None, tmp_path: Path, unique: str
+) -> None:
+    registry = f"{stack.registry}/{unique}"
+    images = {"arm": ["linux/arm64"], "mainframe": ["linux/s390x"], "multi": ALL3}
+    repo = make_repo(tmp_path, stack, registry, images)
+    run = cli(stack, repo, "build", report=True)
+    assert run.returncode == 1, run.stderr[-3000:]
+    assert built(run) == {"arm": "built", "mainframe": "failed", "multi": "failed"}
+    reason = run.image("mainframe")["reason"]
+    assert reason.startswith("builder 'default' cannot build linux/s390x (it builds ")
+    assert "qemu" in reason and "docker buildx create --append" in reason
+    assert "linux/s390x" not in reason.split("(it builds ", 1)[1].split(")")[0]
+    # neither s390x image got as far as a build: only arm's command ran
+    commands = [line for line in run.stderr.splitlines() if line.startswith("$> docker buildx b")]
+    assert len(commands) == 1 and "--platform linux/arm64 " in commands[0]
+
+
+def test_split_build_two_platform_runs_and_merge_give_one_pullable_key_tag(
+    stack: Stack, tmp_path: Path, unique: str
+) -> None:
+    registry = f"{stack.registry}/{unique}"
+    repo = make_repo(tmp_path, stack, registry, {"img": ["linux/amd64", "linux/arm64"]})
+    matrix = cli(stack, repo, "plan", "--matrix", "--split-platforms")
+    assert matrix.returncode == 0, matrix.stderr
+    include = json.loads(matrix.stdout)["include"]
+    assert include == [
+        {"image": "img", "wave": 0, "platform": "linux/amd64"},
+        {"image": "img", "wave": 0, "platform": "linux/arm64"},
+    ]
+    for entry in include:  # one native runner per entry (here: both on the stack's engine)
+        one = cli(stack, repo, "build", entry["image"], "--platform", entry["platform"])
+        assert one.returncode == 0, one.stderr[-3000:]
+        assert plan(stack, repo)["img"]["status"] == "missing"  # no key tag before the merge
+    merged = cli(stack, repo, "merge", "img")
+    assert merged.returncode == 0, merged.stderr[-3000:]
+    assert merged.stdout.split("\t")[:2] == ["img", "merged"]
+    planned = plan(stack, repo)["img"]
+    assert planned["status"] == "present"
+    assert index_platforms(stack, planned["ref"]) == ["linux/amd64", "linux/arm64"]
+
+    wipe_engine(stack.docker)
+    for platform in ("linux/arm64", "linux/amd64"):
+        local = f"local/split-{platform.rsplit('/', 1)[1]}"
+        result = pull(stack, repo, "img", local, "--platform", platform)
+        assert result["outcome"] == "pulled", result
+        assert docker_run(stack, platform, local, "cat", "/m") == UNAME[platform]
