@@ -160,13 +160,20 @@ def _detail(result: ImageResult) -> str:
 
 
 def run(
-    project: Project, plan: Plan, names: Sequence[str], options: BuildOptions, display: Display
+    project: Project,
+    plan: Plan,
+    names: Sequence[str],
+    options: BuildOptions,
+    display: Display,
+    *,
+    into: dict[str, ImageResult] | None = None,
 ) -> list[ImageResult]:
-    """Build the selection; returns one result per planned image (skipped ones included)."""
+    """Build the selection; returns one result per planned image (skipped ones included).
+    `into` receives each result as it is known (an interrupted run reports those)."""
     by_name = plan.by_name()
     todo = selection(plan, names, force=options.force)
     requested = list(names) or [p.name for p in plan.images]
-    results: dict[str, ImageResult] = {}
+    results: dict[str, ImageResult] = {} if into is None else into
     for name in requested:
         if name not in todo:
             p = by_name[name]

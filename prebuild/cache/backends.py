@@ -157,11 +157,17 @@ def _s3_sync_session(
     result = CacheSession()
     imported = workdir / "import"
     client = sync.make_client(settings.s3)
-    if sync.import_from_s3(settings.s3, settings.s3.name or name, imported, client=client):
+    try:
+        found = sync.import_from_s3(settings.s3, settings.s3.name or name, imported, client=client)
+    except sync.S3CacheError as error:  # S3 down or slow: a cold build still builds the image
+        result.notes.append(f"S3 cache unavailable, building without it: {error.message}")
+        found = False
+    else:
+        if not found:
+            result.notes.append("no usable cache on S3 yet (cold build)")
+    if found:
         result.cache_from.append({"type": "local", "src": str(imported)})
         result.notes.append(f"imported cache from s3://{settings.s3.bucket}/{settings.s3.prefix}")
-    else:
-        result.notes.append("no usable cache on S3 yet (cold build)")
     if write:
         result.export_dir = workdir / "export"
         result.cache_to = {"type": "local", "dest": str(result.export_dir), "mode": settings.mode}

@@ -53,8 +53,11 @@ def cli() -> None:
 
 def main() -> None:
     """Run the CLI; user-facing errors print one located message and exit with their code."""
+    from prebuild.cli import signals
+
     try:
-        cli.main(standalone_mode=False)
+        with signals.installed():
+            cli.main(standalone_mode=False)
     except PrebuildError as error:
         click.echo(f"error: {error}", err=True)
         sys.exit(error.exit_code)

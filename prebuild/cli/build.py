@@ -9,17 +9,19 @@ import click
 
 from prebuild import trust
 from prebuild.build import split
-from prebuild.build.display import make_display
+from prebuild.build.display import Display, make_display
 from prebuild.build.scheduler import BuildOptions, run
 from prebuild.cache.backends import check_builder
-from prebuild.cli.options import config_option
+from prebuild.cli import signals
+from prebuild.cli.options import config_option, deadline_option
 from prebuild.config.load import load_project
 from prebuild.engine import capability, platforms
 from prebuild.engine.buildx import builder_driver
-from prebuild.plan.planner import make_plan
+from prebuild.plan.planner import make_plan, select
+from prebuild.report import interrupted
 from prebuild.report.nightly import Outputs, finish
 from prebuild.report.nightly import check as check_outputs
-from prebuild.report.results import exit_code
+from prebuild.report.results import ImageResult, exit_code
 
 
 @click.command("build")
@@ -77,6 +79,7 @@ from prebuild.report.results import exit_code
     help="Split build: only this platform (e.g. linux/arm64 on an arm64 runner), pushed "
     "under a platform tag for a later `prebuild merge`.",
 )
+@deadline_option("build")
 @config_option
 def build(
     names: tuple[str, ...],
@@ -93,7 +96,9 @@ def build(
     platform: str | None,
     config: Path | None,
 ) -> None:
-    """Build and push every image (or NAMES) whose key is not in the registry yet."""
+    """Build and push every image (or NAMES) whose key is not in the registry yet.
+
+    Exits 1 when any image failed, was blocked, or (with --dry-run) could not be checked."""
     outputs = Outputs(
         report=report_file,
         summary=summary_file,
@@ -104,31 +109,48 @@ def build(
     check_outputs(outputs)  # before anything is built: a run that cannot report pushes nothing
     project = load_project(config)
     builder = builder or project.settings.builder
-    if not dry_run:
-        trust.require_trusted(allow_untrusted=allow_untrusted)
-        driver = builder_driver(builder)
-        for spec in project.images:
-            check_builder(spec.cache, driver)
-    plan = make_plan(project, names, native_platform=lambda: platforms.native(builder))
-    if platform:
-        split.check_platform(plan, names, platform)
-    options = BuildOptions(
-        jobs=jobs or project.settings.jobs,
-        force=force,
-        dry_run=dry_run,
-        builder=builder,
-        builder_platforms=lambda: capability.builder_platforms(builder),
-        platform=platform,
-    )
-    display = make_display(live=live)
     started = datetime.now(UTC)
+    done: dict[str, ImageResult] = {}  # filled as images finish
+    planned: list[interrupted.Planned] = [(s.name, None, None) for s in select(project, names)]
+    shown: list[Display] = []
+
+    def stop(signal_name: str) -> None:  # from the signal handler: see cli/signals.py
+        for display in shown:
+            display.close()
+        interrupted.write(planned, done, outputs, signal_name=signal_name, started=started)
+
+    unregister = signals.on_interrupt(stop)
     try:
-        results = run(project, plan, names, options, display)
+        if not dry_run:
+            trust.require_trusted(allow_untrusted=allow_untrusted)
+            driver = builder_driver(builder)
+            for spec in project.images:
+                check_builder(spec.cache, driver)
+        plan = make_plan(project, names, native_platform=lambda: platforms.native(builder))
+        planned[:] = [(p.name, p.key, p.ref) for p in plan.images]
+        if platform:
+            split.check_platform(plan, names, platform)
+        options = BuildOptions(
+            jobs=jobs or project.settings.jobs,
+            force=force,
+            dry_run=dry_run,
+            builder=builder,
+            builder_platforms=lambda: capability.builder_platforms(builder),
+            platform=platform,
+        )
+        shown.append(make_display(live=live))
+        results = run(project, plan, names, options, shown[0], into=done)
     finally:
-        display.close()
+        unregister()
+        for display in shown:
+            display.close()
     warn = lambda text: click.echo(f"warning: {text}", err=True)  # noqa: E731
     finish(project, plan, results, outputs, started=started, finished=datetime.now(UTC), warn=warn)
     for result in results:
         detail = result.ref if result.status in ("built", "skipped", "planned") else result.reason
         click.echo(f"{result.name}\t{result.status}\t{detail}")
+    unchecked = [p.name for p in plan.images if p.status == "unknown"]
+    if dry_run and unchecked:
+        click.echo(f"error: status unknown for {', '.join(unchecked)}", err=True)
+        raise SystemExit(1)
     raise SystemExit(exit_code(results))

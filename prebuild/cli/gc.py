@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from prebuild import trust
-from prebuild.cli.options import config_option, duration_option
+from prebuild.cli.options import config_option, deadline_option, duration_option
 from prebuild.config.load import load_project
 from prebuild.durations import format_duration
 from prebuild.errors import PrebuildError
@@ -57,6 +57,7 @@ NOT_CONFIGURED = "gc: not configured to run after builds"
     is_flag=True,
     help="Delete even when the CI context looks like a pull request.",
 )
+@deadline_option("gc")
 @config_option
 def gc(
     names: tuple[str, ...],

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from prebuild.cli.options import config_option
+from prebuild.cli.options import config_option, deadline_option
 from prebuild.config.load import load_project
 from prebuild.engine import platforms
 from prebuild.graph import waves
@@ -31,6 +31,7 @@ from prebuild.plan.planner import Plan, make_plan
     help='With --matrix: one entry per image and platform ({"image", "wave", "platform"}), '
     "for `prebuild build NAME --platform P` on native runners, then `prebuild merge NAME`.",
 )
+@deadline_option("plan")
 @config_option
 def plan(
     names: tuple[str, ...],
@@ -41,7 +42,10 @@ def plan(
     split_platforms: bool,
     config: Path | None,
 ) -> None:
-    """Compute content keys and ask the registry which images exist (one request per image)."""
+    """Compute content keys and ask the registry which images exist (one request per image).
+
+    Exits 1 when online and any image's status could not be determined (`unknown`): a CI step
+    must not read "nothing to build" into a registry it could not ask."""
     project = load_project(config)
     result = make_plan(
         project,
@@ -56,6 +60,12 @@ def plan(
     else:
         for line in table(result):
             click.echo(line)
+    unknown = [p.name for p in result.images if p.status == "unknown"]
+    if unknown and not offline:
+        click.echo(
+            f"error: status unknown for {len(unknown)} image(s): {', '.join(unknown)}", err=True
+        )
+        raise SystemExit(1)
 
 
 def matrix_for(

@@ -10,6 +10,7 @@ import click
 
 from prebuild.cli.options import config_option
 from prebuild.config.load import load_project
+from prebuild.deadline import Deadline
 from prebuild.errors import UsageError
 from prebuild.pull import output
 from prebuild.pull.hook import Fallback, pull_one
@@ -45,7 +46,16 @@ from prebuild.pull.hook import Fallback, pull_one
     default=30.0,
     show_default=True,
     envvar="PREBUILD_PULL_TIMEOUT",
-    help="Seconds for registry retries before falling back. Env: PREBUILD_PULL_TIMEOUT.",
+    help="Seconds for everything before a fallback (registry, engine, pull), all images "
+    "together. Env: PREBUILD_PULL_TIMEOUT.",
+)
+@click.option(
+    "--build-timeout",
+    type=click.FloatRange(min=1),
+    default=3600.0,
+    show_default=True,
+    envvar="PREBUILD_PULL_BUILD_TIMEOUT",
+    help="Seconds a fallback build may take. Env: PREBUILD_PULL_BUILD_TIMEOUT.",
 )
 @click.option(
     "--builder",
@@ -67,6 +77,7 @@ def pull(
     fallback: str,
     fmt: str,
     timeout: float,
+    build_timeout: float,
     builder: str | None,
     platform: str | None,
     config: Path | None,
@@ -75,6 +86,7 @@ def pull(
     if tag_as and len(names) > 1:
         raise UsageError("--tag-as takes one image name")
     output.check(fmt, os.environ)
+    budget = Deadline(timeout, "pull")  # one for the whole command, every name included
     project = load_project(config)
     builder = builder or project.settings.builder
     mode = cast(Fallback, fallback)  # click.Choice already restricted it to Fallback's values
@@ -87,6 +99,8 @@ def pull(
             timeout=timeout,
             builder=builder,
             platform=platform,
+            budget=budget,
+            build_timeout=build_timeout,
         )
         for name in names
     ]

@@ -21,15 +21,16 @@ import os
 import re
 import shlex
 import socket
-import subprocess
 import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
+from prebuild import deadline as deadlines
+from prebuild.engine import process
 from prebuild.engine import progress as progress_mod
 from prebuild.engine.locations import docker_config_dir
 from prebuild.errors import DockerError
@@ -64,7 +65,7 @@ class BuildRequest:
 
     def argv(self) -> list[str]:
         """The equivalent command line, for the `$>` echo and for users to reproduce."""
-        args = ["docker", "buildx", "build", "--progress=plain"]
+        args = ["docker", "buildx", "build", "--progress=plain", "--provenance=false"]
         if self.builder:
             args += ["--builder", self.builder]
         args += ["--file", str(self.dockerfile)]
@@ -139,55 +140,34 @@ def _fail(what: str, error: DockerException, hint: str | None = None) -> DockerE
     return _failure(what, error.return_code, error.stdout or "", error.stderr or "", hint)
 
 
-def _run(argv: Sequence[str], what: str, hint: str | None = None) -> str:
+# A question to the engine (its version, the builder's platforms) answers in milliseconds; an
+# engine that takes longer than this is not going to answer at all.
+QUICK = 15.0
+
+
+def _run(
+    argv: Sequence[str], what: str, hint: str | None = None, *, timeout: float | None = None
+) -> str:
     """Run one docker CLI command (DOCKER_HOST / DOCKER_CONFIG from the environment, as
-    `client()` uses them); its stdout, or a DockerError with the tail of its output."""
-    try:
-        proc = subprocess.run(
-            list(argv), stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False
-        )
-    except FileNotFoundError as error:
-        raise DockerError("the docker client was not found on PATH") from error
-    if proc.returncode != 0:
-        raise _failure(what, proc.returncode, proc.stdout, proc.stderr, hint)
-    return proc.stdout
+    `client()` uses them); its stdout, or a DockerError with the tail of its output. Killed
+    (its whole process group) after `timeout` or when the command's deadline passes."""
+    code, stdout, stderr = process.run(argv, timeout=timeout)
+    if code != 0:
+        raise _failure(what, code, stdout, stderr, hint)
+    return stdout
 
 
 def build(
     request: BuildRequest, *, on_line: Callable[[str], None] | None = None, quiet: bool = False
 ) -> BuildResult:
     """Run the build, streaming plain progress to `on_line`; raise DockerError on failure."""
+    argv = request.argv()
     if not quiet:
-        echo(request.argv())
-    lines: list[str] = []
-    from python_on_whales.exceptions import DockerException
-
-    try:
-        stream = client().buildx.build(
-            context_path=request.context,
-            file=request.dockerfile,
-            tags=list(request.tags),
-            target=request.target,
-            build_args=dict(request.build_args),
-            build_contexts=dict(request.build_contexts),
-            labels=dict(request.labels),
-            platforms=list(request.platforms) or None,
-            cache_from=[dict(e) for e in request.cache_from] or None,
-            cache_to=dict(request.cache_to) if request.cache_to else None,
-            output=request.output(),
-            load=request.load,
-            builder=request.builder,
-            progress="plain",
-            provenance=False,
-            cache=not request.no_cache,
-            stream_logs=True,
-        )
-        assert isinstance(stream, Iterator)  # stream_logs=True: buildx output, line by line
-        for line in stream:
-            lines.append(line)
-            if on_line:
-                on_line(line.rstrip("\n"))
-    except DockerException as error:
+        echo(argv)
+    # The CLI itself, not python-on-whales: the build must run in its own process group so a
+    # deadline or Ctrl-C kills it (and whatever buildx started) as a whole.
+    code, lines = process.stream(argv, on_line or (lambda _: None))
+    if code != 0:
         parsed = progress_mod.parse(lines)
         failing = [s.error for s in parsed.steps if s.error]
         # a failure before any step (a base or pinned image not found) has only buildx's own
@@ -196,10 +176,10 @@ def build(
         cause = failing[0] if failing else (solve[-1] if solve else None)
         raise DockerError(
             "docker buildx build failed"
-            + (f": {cause}" if cause else f" (exit {error.return_code})")
+            + (f": {cause}" if cause else f" (exit {code})")
             + "\n"
             + "\n".join(x.rstrip() for x in lines[-15:]),
-        ) from error
+        )
     return BuildResult(progress=progress_mod.parse(lines), output_tail=lines[-15:])
 
 
@@ -247,7 +227,10 @@ def _engine_platform() -> str | None:
             return None
     else:
         try:
-            found = _run(["docker", "version", "--format", "{{.Server.Os}}/{{.Server.Arch}}"], "")
+            found = _run(
+                ["docker", "version", "--format", "{{.Server.Os}}/{{.Server.Arch}}"], "",
+                timeout=QUICK,
+            )  # fmt: skip
         except DockerError:
             return None  # the buildx path reports the failure in its own words
     os_name, _, arch = found.strip().partition("/")
@@ -279,10 +262,14 @@ def _builder(builder: str | None) -> dict[str, Any]:
     """`docker buildx ls` entry of `builder` (None: the current one), as python-on-whales
     finds it: `buildx inspect` names the builder, `buildx ls` describes it."""
     what = f"docker buildx inspect {builder or ''}".strip()
-    output = _run(["docker", "buildx", "inspect", *([builder] if builder else [])], what)
+    output = _run(
+        ["docker", "buildx", "inspect", *([builder] if builder else [])], what, timeout=QUICK
+    )
     first = output.splitlines()[0] if output.strip() else ""
     name = first.split(":", 1)[1].strip() if ":" in first else ""
-    listing = _run(["docker", "buildx", "ls", "--format", "{{json . }}"], "docker buildx ls")
+    listing = _run(
+        ["docker", "buildx", "ls", "--format", "{{json . }}"], "docker buildx ls", timeout=QUICK
+    )
     for line in listing.splitlines():
         try:
             entry = json.loads(line)
@@ -373,13 +360,18 @@ def _engine_socket() -> str | None:
     return default if current in (None, "", "default") and os.path.exists(default) else None
 
 
-def _engine_api(method: str, path: str) -> tuple[int, bytes] | None:
+def _engine_api(
+    method: str, path: str, *, timeout: float = QUICK
+) -> tuple[int, bytes] | None:
     """(status, body) of one Engine API request on the CLI's unix socket; None when the CLI
     must do it instead (another kind of engine endpoint, or the socket does not answer)."""
     where = _engine_socket()
     if where is None:
         return None
-    conn = _UnixConnection(where, timeout=60)
+    limit = deadlines.current().cap(timeout)
+    if limit is not None and limit <= 0:
+        return None
+    conn = _UnixConnection(where, timeout=timeout if limit is None else limit)
     try:
         conn.request(method, path)
         response = conn.getresponse()
@@ -388,3 +380,18 @@ def _engine_api(method: str, path: str) -> tuple[int, bytes] | None:
         return None
     finally:
         conn.close()
+
+
+def ping(timeout: float) -> bool:
+    """Does the engine answer within `timeout` seconds? (before a fallback build: an engine
+    that never answers would hang the build until its deadline)."""
+    answer = _engine_api("GET", "/_ping", timeout=timeout)
+    if answer is not None:
+        return answer[0] == 200
+    if _engine_socket() is not None:
+        return False  # the CLI's own socket did not answer
+    try:
+        _run(["docker", "version", "--format", "{{.Server.Version}}"], "", timeout=timeout)
+    except DockerError:
+        return False
+    return True

@@ -7,6 +7,7 @@ One failing image or bucket does not stop the others: each target carries its ow
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +19,7 @@ from prebuild.registry.retention import RegistryGcReport, collect
 
 CACHE_TAG = "buildcache"  # the default cache ref's tag, protected even if the config moved it
 
+IMAGE_WORKERS = 4  # images inspected at once (each also runs retention.WORKERS requests)
 RegistryTarget = tuple[str, str, RegistryGcReport | str]  # (name, REGISTRY/NAME, report or error)
 
 
@@ -62,8 +64,8 @@ def run_gc(
     settings = project.settings
     specs = select(project, names)
     client = make_client(project)
-    registry: list[RegistryTarget] = []
-    for spec in specs:
+
+    def one(spec: ImageSpec) -> RegistryTarget:
         repo = f"{settings.registry}/{spec.name}"
         try:
             repository = ImageRef.parse(repo, default_tag=None)
@@ -77,7 +79,10 @@ def run_gc(
             )
         except (PrebuildError, ValueError) as exc:
             report = str(exc)
-        registry.append((spec.name, repo, report))
+        return spec.name, repo, report
+
+    with ThreadPoolExecutor(IMAGE_WORKERS) as pool:  # a dead registry costs its deadline once
+        registry = list(pool.map(one, specs))
     grace_seconds = grace if grace is not None else settings.grace_seconds
     buckets = s3_targets(specs)
     for target in buckets:

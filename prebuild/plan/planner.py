@@ -92,9 +92,16 @@ class Plan:
         return {"images": [p.as_json() for p in self.images]}
 
 
-def make_client(project: Project, *, deadline: float = 60.0, on_request=None) -> RegistryClient:
+def make_client(
+    project: Project, *, deadline: float = 30.0, on_request=None, budget=None
+) -> RegistryClient:
+    """`deadline`: seconds per registry call, retries included (never past the command's
+    deadline, `budget` or the current one)."""
     return RegistryClient(
-        insecure=project.settings.insecure_registries, deadline=deadline, on_request=on_request
+        insecure=project.settings.insecure_registries,
+        deadline=deadline,
+        on_request=on_request,
+        budget=budget,
     )
 
 

@@ -16,10 +16,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
+from prebuild import deadline as deadlines
 from prebuild import graph
 from prebuild.cache import backends
 from prebuild.engine import buildx, platforms
 from prebuild.engine.buildx import BuildRequest
+from prebuild.engine.process import EngineTimeout
 from prebuild.errors import DockerError, PrebuildError, UsageError
 from prebuild.model import Project
 from prebuild.plan.planner import ImagePlan, Plan, make_client, make_plan
@@ -72,28 +74,40 @@ def pull_one(
     timeout: float = 30.0,
     builder: str | None = None,
     platform: str | None = None,
+    budget: deadlines.Deadline | None = None,
+    build_timeout: float | None = None,
 ) -> PullResult:
+    """Pull NAME's key tag, or fall back. Everything up to the fallback (planning, registry,
+    `docker pull`, tag) shares `budget` (default: `timeout` seconds from now); a fallback
+    build gets `build_timeout` of its own, and is not tried when the engine does not answer."""
     started = time.monotonic()
-    client = make_client(project, deadline=max(1.0, timeout))
-    plan = make_plan(
-        project, [name], client=client, native_platform=lambda: platforms.native(builder)
-    )
-    image = plan.by_name()[name]
-    chosen = runner_platform(image, platform, lambda: platforms.native(builder))
-    result = PullResult(name=name, local_name=local_name or name, key=image.key, ref=image.ref)
-    entries = cache_from_entries(image)
-    result.cache_args = [f"--platform={chosen}", *cache_args(entries)]
-    if image.status in ("present", "stale") and image.ref:
-        try:
-            buildx.pull(image.ref, platform=chosen)
-            buildx.tag(image.ref, result.local_name)
-            result.outcome = "pulled"
-        except DockerError as error:
-            result.reason = f"pull failed: {cause(error)}"
-    else:
-        result.reason = image.reason or image.status
+    budget = budget or deadlines.Deadline(timeout, "pull")
+    with deadlines.scope(budget):
+        client = make_client(project, deadline=max(1.0, timeout), budget=budget)
+        plan = make_plan(
+            project, [name], client=client, native_platform=lambda: platforms.native(builder)
+        )
+        image = plan.by_name()[name]
+        chosen = runner_platform(image, platform, lambda: platforms.native(builder))
+        result = PullResult(name=name, local_name=local_name or name, key=image.key, ref=image.ref)
+        entries = cache_from_entries(image)
+        result.cache_args = [f"--platform={chosen}", *cache_args(entries)]
+        if image.status in ("present", "stale") and image.ref:
+            try:
+                buildx.pull(image.ref, platform=chosen)
+                buildx.tag(image.ref, result.local_name)
+                result.outcome = "pulled"
+            except DockerError as error:
+                result.reason = f"pull failed: {cause(error)}"
+        else:
+            result.reason = image.reason or image.status
     if result.outcome != "pulled":
-        _fallback(plan, image, result, fallback, entries, builder, chosen)
+        if fallback == "build" and not _engine_answers(budget):
+            result.outcome = "failed"
+            result.reason += "; no fallback build: the engine does not answer"
+        else:
+            with deadlines.scope(deadlines.Deadline(build_timeout, "fallback build")):
+                _fallback(plan, image, result, fallback, entries, builder, chosen)
     result.seconds = round(time.monotonic() - started, 2)
     return result
 
@@ -108,6 +122,17 @@ def runner_platform(image: ImagePlan, asked: str | None, native: Callable[[], st
             hint="pass one of them with --platform",
         )
     return chosen
+
+
+PING_GRACE = 1.5  # seconds the engine gets to answer once the pull budget is spent
+
+
+def _engine_answers(budget: deadlines.Deadline) -> bool:
+    """A fallback build on an engine that never answers would hang until its own deadline."""
+    try:
+        return buildx.ping(max(budget.remaining(), PING_GRACE))
+    except EngineTimeout:
+        return False
 
 
 def _fallback(

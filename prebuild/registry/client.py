@@ -21,11 +21,12 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import requests
-from requests.adapters import HTTPAdapter
 from requests.auth import AuthBase
 
 from prebuild import __version__
+from prebuild import deadline as deadlines
 from prebuild.errors import RegistryError
+from prebuild.registry import transport
 from prebuild.registry.auth import Authenticator, login_hint
 from prebuild.registry.media_types import (
     IMAGE_MANIFEST_TYPES,
@@ -88,11 +89,13 @@ _NO_AUTH = _NoAuth()
 
 
 class _Call:
-    """The time budget of one public call, shared by all its requests and retries."""
+    """The time budget of one public call, shared by all its requests and retries: its own
+    `deadline` seconds, never past the command's deadline."""
 
-    def __init__(self, deadline: float) -> None:
+    def __init__(self, deadline: float, command: deadlines.Deadline | None = None) -> None:
         self.start = time.monotonic()
-        self.end = self.start + deadline
+        self.command = command or deadlines.current()
+        self.end = min(self.start + deadline, self.command.end)
 
     def elapsed(self) -> float:
         return time.monotonic() - self.start
@@ -103,6 +106,8 @@ class _Call:
 
 def _describe(exc: BaseException) -> str:
     """A short, secret-free reason for a network failure, from anywhere in its cause chain."""
+    if isinstance(exc, requests.Timeout | TimeoutError):  # ours, or requests': whatever caused it
+        return "timed out"
     seen: list[BaseException] = []
     todo: list[object] = [exc]
     while todo:
@@ -177,18 +182,15 @@ class RegistryClient:
         deadline: float = 60.0,
         session: requests.Session | None = None,
         on_request: Callable[[str, str], None] | None = None,
+        budget: deadlines.Deadline | None = None,
     ) -> None:
         self.insecure = frozenset(h.split("://", 1)[-1].rstrip("/") for h in insecure)
         self.timeout = timeout
-        self.deadline = deadline
+        self.deadline = deadline  # per public call, retries included
+        self.budget = budget  # the command's deadline (default: the current one at each call)
         self.on_request = on_request
         self.auth = Authenticator(docker_config_dir)
-        if session is None:
-            session = requests.Session()
-            adapter = HTTPAdapter(pool_connections=16, pool_maxsize=32)
-            session.mount("https://", adapter)
-            session.mount("http://", adapter)
-        self.session = session
+        self.session = session or transport.session()
         self._headers = {
             "User-Agent": f"prebuild/{__version__} {requests.utils.default_user_agent()}"
         }
@@ -197,7 +199,7 @@ class RegistryClient:
 
     def head_manifest(self, ref: ImageRef) -> ManifestHead | None:
         """Does the tag/digest exist? One HEAD request when auth is warm or not needed."""
-        call = _Call(self.deadline)
+        call = _Call(self.deadline, self.budget)
         resp = self._request(call, "HEAD", ref, f"manifests/{ref.reference}", MANIFEST_ACCEPT)
         if resp.status_code == 404:
             return None
@@ -214,7 +216,7 @@ class RegistryClient:
 
     def get_manifest(self, ref: ImageRef) -> Manifest | None:
         """The manifest or index a ref points at (None on 404), its digest verified."""
-        return self._get_manifest(_Call(self.deadline), ref)
+        return self._get_manifest(_Call(self.deadline, self.budget), ref)
 
     def resolve(self, ref: ImageRef, platform: str) -> Resolved:
         """Pin a ref with one GET: the tag's digest, and the platform's manifest in an index.
@@ -234,7 +236,7 @@ class RegistryClient:
 
     def list_tags(self, repo: ImageRef) -> list[str]:
         """Every tag of the repository (empty if it does not exist), across Link pages."""
-        call = _Call(self.deadline)
+        call = _Call(self.deadline, self.budget)
         url: str | None = self._url(repo, "tags/list")
         tags: dict[str, None] = {}
         seen: set[str] = set()
@@ -261,7 +263,8 @@ class RegistryClient:
         digest under several tags.
         """
         validate_digest(digest)
-        resp = self._request(_Call(self.deadline), "DELETE", repo, f"manifests/{digest}", None)
+        call = _Call(self.deadline, self.budget)
+        resp = self._request(call, "DELETE", repo, f"manifests/{digest}", None)
         if resp.status_code in (200, 202, 204, 404):
             return True
         if resp.status_code == 405 or "UNSUPPORTED" in _registry_error_text(resp):
@@ -270,7 +273,7 @@ class RegistryClient:
 
     def get_blob(self, repo: ImageRef, digest: str) -> bytes:
         """A (small) blob such as an image config, following storage redirects, verified."""
-        return self._get_blob(_Call(self.deadline), repo, digest)
+        return self._get_blob(_Call(self.deadline, self.budget), repo, digest)
 
     def image_created(self, ref: ImageRef, platform: str | None = None) -> datetime | None:
         """When the image was built: the created annotation, else the config's "created".
@@ -278,7 +281,7 @@ class RegistryClient:
         For an index, `platform` picks the image (default: its first real platform).
         None if the ref does not exist or records no time.
         """
-        call = _Call(self.deadline)
+        call = _Call(self.deadline, self.budget)
         manifest = self._get_manifest(call, ref)
         if manifest is None:
             return None
@@ -443,7 +446,7 @@ class RegistryClient:
             timeout = min(self.timeout, call.remaining())
             if timeout <= 0:
                 raise RegistryError(
-                    f"{urlsplit(url).netloc}: out of time ({self.deadline:g}s deadline)",
+                    f"{urlsplit(url).netloc}: out of time ({self._budget(call)})",
                     transient=True,
                 )
             same_origin = urlsplit(url)[:2] == origin
@@ -451,9 +454,9 @@ class RegistryClient:
                 self.on_request(method, url if same_origin else url.split("?", 1)[0])
             retry_after = None
             try:
-                resp = self.session.request(
-                    method, url, headers=headers, data=form, timeout=timeout,
-                    allow_redirects=False, auth=_NO_AUTH,
+                resp = transport.request(
+                    self.session, method, url, headers=headers, data=form, timeout=timeout,
+                    allow_redirects=False, auth=_NO_AUTH, end=time.monotonic() + timeout,
                 )  # fmt: skip
             except requests.exceptions.SSLError:
                 raise RegistryError(
@@ -488,7 +491,13 @@ class RegistryClient:
             if call.remaining() - delay <= 0:
                 raise RegistryError(
                     f"{urlsplit(url).netloc}: {reason} after {attempt} attempts "
-                    f"in {call.elapsed():.1f}s",
+                    f"in {call.elapsed():.1f}s ({self._budget(call)})",
                     transient=True,
                 )
             time.sleep(delay)
+
+    def _budget(self, call: _Call) -> str:
+        """Which limit ran out: the call's own retry budget or the command's deadline."""
+        if call.end < call.start + self.deadline:
+            return call.command.describe()
+        return f"{self.deadline:g}s per call"

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-Outcome = Literal["built", "skipped", "failed", "blocked", "planned"]
+Outcome = Literal["built", "skipped", "failed", "blocked", "planned", "interrupted"]
 OUTCOMES: tuple[Outcome, ...] = ("built", "skipped", "failed", "blocked")
 
 
@@ -28,7 +28,7 @@ class ImageResult:
 
 
 def exit_code(results: Sequence[ImageResult]) -> int:
-    return 1 if any(r.status in ("failed", "blocked") for r in results) else 0
+    return 1 if any(r.status in ("failed", "blocked", "interrupted") for r in results) else 0
 
 
 def counts(results: Sequence[ImageResult]) -> dict[str, int]:

@@ -30,6 +30,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError, NoCredentialsError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
+from prebuild import deadline as deadlines
 from prebuild.cache.s3.layout import (
     BlobRef,
     CacheLayoutError,
@@ -54,7 +55,9 @@ S3Client = Any  # a boto3 S3 client (kept untyped so boto3 stubs stay optional)
 T = TypeVar("T")
 R = TypeVar("R")
 
-RETRY_MAX_ATTEMPTS = 5  # per call, first try included ("standard" mode: backoff, bounded)
+RETRY_MAX_ATTEMPTS = 3  # per call, first try included ("standard" mode: backoff, bounded)
+CONNECT_TIMEOUT = 5.0  # seconds; capped by what the command's deadline leaves
+READ_TIMEOUT = 30.0  # seconds without a byte from S3 before the attempt fails
 TRANSFER_CONCURRENCY = 4  # multipart threads per blob (big layers)
 MULTIPART_BYTES = 64 * 1024 * 1024
 DEFAULT_TOUCH_REFRESH = timedelta(hours=24)  # s3.go default touch_refresh
@@ -75,13 +78,15 @@ class ExportStats:
 
 
 def make_client(settings: S3Settings) -> S3Client:
-    """An S3 client for `settings`; credentials ONLY from the environment / AWS config chain."""
+    """An S3 client for `settings`; credentials ONLY from the environment / AWS config chain.
+    Its timeouts never exceed what the command's deadline leaves when it is made."""
+    budget = deadlines.current()
     config = Config(
         region_name=settings.region,
         s3={"addressing_style": "path" if settings.use_path_style else "auto"},
         retries={"mode": "standard", "total_max_attempts": RETRY_MAX_ATTEMPTS},
-        connect_timeout=10,
-        read_timeout=120,
+        connect_timeout=max(0.5, budget.cap(CONNECT_TIMEOUT) or CONNECT_TIMEOUT),
+        read_timeout=max(0.5, budget.cap(READ_TIMEOUT) or READ_TIMEOUT),
         max_pool_connections=max(10, settings.upload_parallelism * (TRANSFER_CONCURRENCY + 1)),
         # s3.go does the same (RequestChecksumCalculationWhenRequired): many S3-compatible
         # stores reject the CRC checksums recent botocore adds to every upload by default.
@@ -184,6 +189,7 @@ def export_to_s3(
         )
 
     results = run_parallel(parallelism or settings.upload_parallelism, sync, blobs)
+    _in_time(f"writing the cache manifest s3://{settings.bucket}/{keys[0]}")
     for key in keys:  # LAST: every blob it names is already in the bucket
         try:
             client.put_object(
@@ -220,6 +226,7 @@ def _sync_blob(
 ) -> tuple[str, int]:
     """Upload one blob unless the bucket has it; ("uploaded"|"skipped"|"touched", bytes sent)."""
     bucket, key = settings.bucket, blob_key(settings, blob.digest)
+    _in_time(f"uploading s3://{bucket}/{key}")
     try:
         head = client.head_object(Bucket=bucket, Key=key)
     except ClientError as exc:
@@ -323,6 +330,7 @@ def import_from_s3(
 def _fetch_blob(client: S3Client, settings: S3Settings, dest: Path, blob: BlobRef) -> None:
     """Download one blob, verifying size and digest before it gets its final name."""
     bucket, key = settings.bucket, blob_key(settings, blob.digest)
+    _in_time(f"downloading s3://{bucket}/{key}")
     target = dest / blob_relpath(blob.digest)
     target.parent.mkdir(parents=True, exist_ok=True)
     algo = blob.digest.split(":", 1)[0]
@@ -332,10 +340,17 @@ def _fetch_blob(client: S3Client, settings: S3Settings, dest: Path, blob: BlobRe
         with os.fdopen(fd, "wb") as fh:
             try:
                 response = client.get_object(Bucket=bucket, Key=key)
-                for chunk in response["Body"].iter_chunks(1024 * 1024):
-                    hasher.update(chunk)
-                    size += len(chunk)
-                    fh.write(chunk)
+                body = response["Body"]
+                # a trickled body never trips read_timeout: the deadline watchdog ends it
+                token = deadlines.WATCH.arm(deadlines.current().end, lambda: _body_socket(body))
+                try:
+                    for chunk in body.iter_chunks(1024 * 1024):
+                        hasher.update(chunk)
+                        size += len(chunk)
+                        fh.write(chunk)
+                finally:
+                    if deadlines.WATCH.disarm(token):
+                        _in_time(f"downloading s3://{bucket}/{key}")
             except ClientError as exc:
                 if is_not_found(exc):
                     raise CacheLayoutError(
@@ -352,6 +367,20 @@ def _fetch_blob(client: S3Client, settings: S3Settings, dest: Path, blob: BlobRe
         os.replace(tmp, target)
     finally:
         Path(tmp).unlink(missing_ok=True)
+
+
+def _in_time(what: str) -> None:
+    """Refuse to start an S3 call once the command's deadline has passed."""
+    budget = deadlines.current()
+    if budget.expired():
+        raise S3CacheError(f"S3 {what}: out of time ({budget.describe()})", transient=True)
+
+
+def _body_socket(body: Any) -> Any:
+    """The socket under a botocore StreamingBody (urllib3 response), if it can be found."""
+    raw = getattr(body, "_raw_stream", None)
+    conn = getattr(raw, "_connection", None) or getattr(raw, "connection", None)
+    return getattr(conn, "sock", None)
 
 
 def _clear(dest: Path) -> None:

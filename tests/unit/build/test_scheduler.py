@@ -152,7 +152,7 @@ def test_exact_request_and_argv_for_one_image(fake, busybox, recorder, tmp_path)
     )
     assert recorder.requests == [expected]
     assert recorder.requests[0].argv() == [
-        "docker", "buildx", "build", "--progress=plain",
+        "docker", "buildx", "build", "--progress=plain", "--provenance=false",
         "--file", str(tmp_path / "ci" / "base" / "Dockerfile"),
         "--build-arg", "VARIANT=release",
         "--build-context", f"{busybox_ref}={pin}",

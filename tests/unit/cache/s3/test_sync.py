@@ -153,7 +153,8 @@ def test_make_client_honours_settings_and_takes_no_credentials() -> None:
     assert client.meta.endpoint_url == "http://127.0.0.1:9000"
     assert client.meta.region_name == "eu-central-1"
     assert client.meta.config.s3["addressing_style"] == "path"
-    assert client.meta.config.retries == {"mode": "standard", "total_max_attempts": 5}
+    assert client.meta.config.retries == {"mode": "standard", "total_max_attempts": 3}
+    assert (client.meta.config.connect_timeout, client.meta.config.read_timeout) == (5.0, 30.0)
     assert make_client(SETTINGS).meta.config.s3["addressing_style"] == "auto"
 
 
