@@ -9,11 +9,14 @@ import sys
 import threading
 import time
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.live import Live
+from rich.progress_bar import ProgressBar
 from rich.table import Table
+
+from prebuild.progress import Progress, Track, line_sink
 
 
 class Display(Protocol):
@@ -22,6 +25,7 @@ class Display(Protocol):
     def done(self, name: str, status: str, detail: str) -> None: ...
     def note(self, text: str) -> None: ...
     def close(self) -> None: ...
+    def track(self, name: str) -> Track: ...
 
 
 class PlainDisplay:
@@ -52,13 +56,18 @@ class PlainDisplay:
     def close(self) -> None:
         pass
 
+    def track(self, name: str) -> Track:
+        """Transfers (s3-sync) as throttled lines: start, every tenth, end."""
+        sink = line_sink(say=lambda text: self._say(f"[{name}] {text}"))
+        return lambda what, total: Progress(what, total, sink)
+
 
 class LiveDisplay:
     """A table refreshed in place: image, state, elapsed, last build line."""
 
     def __init__(self) -> None:
         self.console = Console(stderr=True)
-        self.rows: dict[str, list[str | float]] = {}
+        self.rows: dict[str, list[Any]] = {}
         self._lock = threading.Lock()
         self.live = Live(self._table(), console=self.console, refresh_per_second=4, transient=False)
         self.live.start()
@@ -69,10 +78,12 @@ class LiveDisplay:
             table.add_column(column, overflow="ellipsis", no_wrap=True)
         for name, (state, started, last) in self.rows.items():
             elapsed = f"{time.monotonic() - float(started):.0f}s" if state == "building" else ""
-            table.add_row(name, str(state), elapsed, str(last)[-90:])
+            table.add_row(
+                name, str(state), elapsed, last if not isinstance(last, str) else last[-90:]
+            )
         return table
 
-    def _update(self, name: str, **values: str | float) -> None:
+    def _update(self, name: str, **values: str | float | RenderableType) -> None:
         with self._lock:
             row = self.rows.setdefault(name, ["queued", time.monotonic(), ""])
             for index, key in enumerate(("state", "started", "last")):
@@ -95,6 +106,16 @@ class LiveDisplay:
 
     def close(self) -> None:
         self.live.stop()
+
+    def track(self, name: str) -> Track:
+        """Transfers (s3-sync) as a bar in the image's row of the live table."""
+
+        def sink(what: str, done: int, total: int | None, finished: bool) -> None:
+            row = Table.grid(padding=(0, 1))
+            row.add_row(what, ProgressBar(total=total, completed=done, width=24), f"{done}/{total}")
+            self._update(name, last=row)
+
+        return lambda what, total: Progress(what, total, sink)
 
 
 def make_display(*, live: bool | None = None) -> Display:

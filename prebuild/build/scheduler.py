@@ -107,8 +107,13 @@ def build_one(
     )
     display.start(plan.name, plan.ref or plan.name)
     try:
+        track = display.track(plan.name)  # s3-sync transfers: a bar on a TTY, lines otherwise
         with backends.session(
-            plan.spec.cache, registry=plan.registry, name=plan.name, write=options.export_cache
+            plan.spec.cache,
+            registry=plan.registry,
+            name=plan.name,
+            write=options.export_cache,
+            track=track,
         ) as cache:
             for note in cache.notes:
                 display.line(plan.name, note)
@@ -125,7 +130,7 @@ def build_one(
                 request, on_line=lambda text: display.line(plan.name, text), on_retry=raced
             )
             if options.export_cache and (
-                synced := backends.finish(plan.spec.cache, cache, name=plan.name)
+                synced := backends.finish(plan.spec.cache, cache, name=plan.name, track=track)
             ):
                 display.line(plan.name, synced)
         result.cache_hits, result.cache_steps = built.progress.cached, built.progress.total

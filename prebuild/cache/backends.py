@@ -16,6 +16,7 @@ from pathlib import Path
 from prebuild.durations import parse_duration
 from prebuild.errors import ConfigError
 from prebuild.model import CacheSettings, S3Settings
+from prebuild.progress import Track, silent
 
 Entry = dict[str, str]
 
@@ -128,7 +129,7 @@ def check_builder(settings: CacheSettings, driver: str) -> None:
 
 @contextmanager
 def session(
-    settings: CacheSettings, *, registry: str, name: str, write: bool
+    settings: CacheSettings, *, registry: str, name: str, write: bool, track: Track = silent
 ) -> Iterator[CacheSession]:
     """Cache arguments for one build; for s3-sync, a private temp dir imported before and
     (when `write`) exported to S3 by the caller through `finish`."""
@@ -142,11 +143,11 @@ def session(
         yield CacheSession(cache_from=sources, cache_to=to)
     else:
         with tempfile.TemporaryDirectory(prefix="prebuild-cache-") as tmp:
-            yield _s3_sync_session(settings, name=name, write=write, workdir=Path(tmp))
+            yield _s3_sync_session(settings, name=name, write=write, workdir=Path(tmp), track=track)
 
 
 def _s3_sync_session(
-    settings: CacheSettings, *, name: str, write: bool, workdir: Path
+    settings: CacheSettings, *, name: str, write: bool, workdir: Path, track: Track
 ) -> CacheSession:
     from prebuild.cache.s3 import sync
 
@@ -158,7 +159,9 @@ def _s3_sync_session(
     imported = workdir / "import"
     client = sync.make_client(settings.s3)
     try:
-        found = sync.import_from_s3(settings.s3, settings.s3.name or name, imported, client=client)
+        found = sync.import_from_s3(
+            settings.s3, settings.s3.name or name, imported, client=client, track=track
+        )
     except sync.S3CacheError as error:  # S3 down or slow: a cold build still builds the image
         result.notes.append(f"S3 cache unavailable, building without it: {error.message}")
         found = False
@@ -174,7 +177,9 @@ def _s3_sync_session(
     return result
 
 
-def finish(settings: CacheSettings, cache: CacheSession, *, name: str) -> str | None:
+def finish(
+    settings: CacheSettings, cache: CacheSession, *, name: str, track: Track = silent
+) -> str | None:
     """After a successful build: upload an s3-sync export. Returns a summary line."""
     if settings.backend != "s3-sync" or cache.export_dir is None or settings.s3 is None:
         return None
@@ -187,5 +192,6 @@ def finish(settings: CacheSettings, cache: CacheSession, *, name: str) -> str | 
         settings.s3.name or name,
         client=client,
         parallelism=settings.s3.upload_parallelism,
+        track=track,
     )
     return f"cache synced to S3: {stats.uploaded} blob(s) uploaded, {stats.skipped} already there"

@@ -19,6 +19,7 @@ from prebuild.errors import PrebuildError
 from prebuild.gc.render import as_document, text_report
 from prebuild.gc.run import run_gc
 from prebuild.model import DEFAULT_GRACE_SECONDS
+from prebuild.progress import reporter
 
 NOT_CONFIGURED = "gc: not configured to run after builds"
 
@@ -87,15 +88,17 @@ def gc(
         trust.require_trusted(
             allow_untrusted=allow_untrusted, action="delete registry tags or cache"
         )
-    run = run_gc(
-        project,
-        names,
-        apply=apply,
-        keep=keep,
-        max_age=max_age,
-        grace=grace,
-        setup_lifecycle=setup_lifecycle,
-    )
+    with reporter() as track:  # a bar per step on a TTY, a few plain lines otherwise (stderr)
+        run = run_gc(
+            project,
+            names,
+            apply=apply,
+            keep=keep,
+            max_age=max_age,
+            grace=grace,
+            setup_lifecycle=setup_lifecycle,
+            track=track,
+        )
     lines = [json.dumps(as_document(run), indent=2)] if as_json else text_report(run)
     for line in lines:
         click.echo(line)

@@ -14,6 +14,7 @@ from typing import Any
 from prebuild.errors import PrebuildError
 from prebuild.model import ImageSpec, Project, S3Settings
 from prebuild.plan.planner import make_client, select
+from prebuild.progress import Track, silent
 from prebuild.registry.refs import ImageRef
 from prebuild.registry.retention import RegistryGcReport, collect
 
@@ -59,6 +60,7 @@ def run_gc(
     max_age: int | None = None,
     grace: int | None = None,
     setup_lifecycle: bool = False,
+    track: Track = silent,
 ) -> GcRun:
     """gc of `names` (all images when empty); None options fall back to the config's gc table."""
     settings = project.settings
@@ -76,6 +78,7 @@ def run_gc(
                 max_age_seconds=max_age if max_age is not None else settings.max_age_seconds,
                 protected_tags=protected_tags(project, repository),
                 apply=apply,
+                track=track,
             )
         except (PrebuildError, ValueError) as exc:
             report = str(exc)
@@ -86,7 +89,9 @@ def run_gc(
     grace_seconds = grace if grace is not None else settings.grace_seconds
     buckets = s3_targets(specs)
     for target in buckets:
-        _run_s3(target, grace_seconds=grace_seconds, apply=apply, lifecycle=setup_lifecycle)
+        _run_s3(
+            target, grace_seconds=grace_seconds, apply=apply, lifecycle=setup_lifecycle, track=track
+        )
     return GcRun(registry, buckets, dry_run=not apply, grace_seconds=grace_seconds)
 
 
@@ -118,7 +123,9 @@ def s3_targets(specs: Iterable[ImageSpec]) -> list[S3Target]:
     return list(targets.values())
 
 
-def _run_s3(target: S3Target, *, grace_seconds: int, apply: bool, lifecycle: bool) -> None:
+def _run_s3(
+    target: S3Target, *, grace_seconds: int, apply: bool, lifecycle: bool, track: Track
+) -> None:
     from prebuild.cache.s3.gc import collect_garbage, setup_lifecycle  # boto3: only when needed
     from prebuild.cache.s3.sync import make_client as make_s3_client
 
@@ -128,7 +135,7 @@ def _run_s3(target: S3Target, *, grace_seconds: int, apply: bool, lifecycle: boo
             changed = setup_lifecycle(target.settings, client=client)
             target.lifecycle = "set" if changed else "unchanged"
         target.report = collect_garbage(
-            target.settings, grace_seconds=grace_seconds, apply=apply, client=client
+            target.settings, grace_seconds=grace_seconds, apply=apply, client=client, track=track
         )
     except PrebuildError as exc:
         target.error = str(exc)

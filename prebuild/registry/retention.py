@@ -18,7 +18,8 @@ from typing import Any
 from prebuild.durations import format_duration
 from prebuild.errors import RegistryError
 from prebuild.key.material import TAG_LENGTH
-from prebuild.registry.client import RegistryClient
+from prebuild.progress import Track, silent
+from prebuild.registry.client import ManifestHead, RegistryClient
 from prebuild.registry.refs import ImageRef
 
 WORKERS = 8
@@ -174,22 +175,39 @@ def collect(
     protected_tags: set[str],
     apply: bool,
     now: datetime | None = None,
+    track: Track = silent,
 ) -> RegistryGcReport:
     """Inspect every tag of `repository`, apply the policy, delete (only when `apply`).
 
     A refusal stops further deletes for this repository and is reported; any other
-    RegistryError propagates.
+    RegistryError propagates. `track` shows the progress of the tag and manifest requests.
     """
     repo = repository.repository_ref
     clock = now or datetime.now(UTC)
     with ThreadPoolExecutor(WORKERS) as pool:
         tags = client.list_tags(repo)
-        heads = list(pool.map(lambda tag: client.head_manifest(repo.with_tag(tag)), tags))
+        step = track(f"gc {repo.name}: tags", len(tags))
+
+        def head(tag: str) -> ManifestHead | None:
+            found = client.head_manifest(repo.with_tag(tag))
+            step.advance()
+            return found
+
+        heads = list(pool.map(head, tags))
+        step.finish()
         digest_of = {tag: head.digest for tag, head in zip(tags, heads, strict=True) if head}
         # Creation time matters only for deletion candidates: skip it for the others.
         dated = {d for t, d in digest_of.items() if is_key_tag(t) and t not in protected_tags}
         digests = sorted(set(digest_of.values()))
-        inspected = list(pool.map(lambda d: _inspect(client, repo, d, d in dated), digests))
+        step = track(f"gc {repo.name}: manifests", len(digests))
+
+        def inspect(digest: str) -> tuple[datetime | None, tuple[tuple[str, int], ...]]:
+            found = _inspect(client, repo, digest, digest in dated)
+            step.advance()
+            return found
+
+        inspected = list(pool.map(inspect, digests))
+        step.finish()
     by_digest = dict(zip(digests, inspected, strict=True))
     infos = []
     for tag, digest in digest_of.items():

@@ -12,7 +12,7 @@ Safety first, because a wrongly deleted blob silently breaks every build that re
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -30,6 +30,7 @@ from prebuild.cache.s3.layout import (
 )
 from prebuild.cache.s3.sync import S3Client, as_utc, error_code, is_not_found, s3_error
 from prebuild.model import S3Settings
+from prebuild.progress import Track, silent
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,7 @@ def collect_garbage(
     apply: bool,
     now: datetime | None = None,
     client: S3Client,
+    track: Track = silent,
 ) -> GcReport:
     """Delete (only when `apply`) unreferenced blobs older than `grace_seconds`."""
     if grace_seconds < 0:
@@ -76,7 +78,9 @@ def collect_garbage(
     old: list[tuple[str, int]] = []
     young: list[tuple[str, int]] = []
     ignored: list[str] = []
+    listing = track(f"gc s3://{bucket}/{base}: objects listed", None)
     for obj in _list(client, bucket, base):
+        listing.advance()
         key, size = obj["Key"], int(obj.get("Size", 0))
         digest = key[len(base) :]
         if not is_digest(digest):
@@ -84,12 +88,17 @@ def collect_garbage(
         elif digest not in referenced:
             age = (clock - obj["LastModified"]).total_seconds()
             (old if age > grace_seconds else young).append((key, size))
+    listing.finish()
     if old:  # second look: a manifest written since the first listing protects its blobs
         referenced = _union(_read_manifests(client, settings, manifests))
         old = [(key, size) for key, size in old if key[len(base) :] not in referenced]
     if apply and old:  # third look: an export that reuses an old blob touches it first
         old = _still_old(client, bucket, old, clock, grace_seconds)
-    failed = _delete(client, bucket, [key for key, _ in old]) if apply and old else []
+    failed: list[tuple[str, str]] = []
+    if apply and old:
+        deleting = track(f"gc s3://{bucket}/{base}: deleted", len(old))
+        failed = _delete(client, bucket, [key for key, _ in old], deleting.advance)
+        deleting.finish()
     failed_keys = {key for key, _ in failed}
     deleted = [(key, size) for key, size in old if key not in failed_keys]
     for key, code in failed:
@@ -188,7 +197,9 @@ def _read_manifests(client: S3Client, settings: S3Settings, known: _Manifests) -
     return found
 
 
-def _delete(client: S3Client, bucket: str, keys: list[str]) -> list[tuple[str, str]]:
+def _delete(
+    client: S3Client, bucket: str, keys: list[str], advance: Callable[[int], None]
+) -> list[tuple[str, str]]:
     """Batched DeleteObjects; returns the (key, code) pairs S3 refused."""
     failed: list[tuple[str, str]] = []
     for start in range(0, len(keys), DELETE_BATCH):
@@ -201,6 +212,7 @@ def _delete(client: S3Client, bucket: str, keys: list[str]) -> list[tuple[str, s
         except (ClientError, BotoCoreError) as exc:
             raise s3_error(f"deleting from s3://{bucket}", exc) from exc
         failed += [(e.get("Key", ""), e.get("Code", "")) for e in response.get("Errors", [])]
+        advance(len(batch))
     return failed
 
 

@@ -48,6 +48,7 @@ from prebuild.cache.s3.layout import (
 from prebuild.durations import parse_duration
 from prebuild.errors import ConfigError
 from prebuild.model import S3Settings
+from prebuild.progress import Track, silent
 
 log = logging.getLogger(__name__)
 
@@ -162,6 +163,7 @@ def export_to_s3(
     parallelism: int | None = None,
     touch_after: timedelta | None = None,
     now: datetime | None = None,
+    track: Track = silent,
 ) -> ExportStats:
     """Upload a `--cache-to type=local` directory as BuildKit's s3 cache `name` (";" = several).
 
@@ -183,12 +185,17 @@ def export_to_s3(
         max_concurrency=TRANSFER_CONCURRENCY,
     )
 
+    step = track(f"s3-sync upload to s3://{settings.bucket}/{settings.prefix}: blobs", len(blobs))
+
     def sync(blob: BlobRef) -> tuple[str, int]:
-        return _sync_blob(
+        result = _sync_blob(
             client, settings, root / blob_relpath(blob.digest), blob, clock, refresh, transfer
         )
+        step.advance()
+        return result
 
     results = run_parallel(parallelism or settings.upload_parallelism, sync, blobs)
+    step.finish()
     _in_time(f"writing the cache manifest s3://{settings.bucket}/{keys[0]}")
     for key in keys:  # LAST: every blob it names is already in the bucket
         try:
@@ -286,6 +293,7 @@ def import_from_s3(
     client: S3Client,
     parallelism: int | None = None,
     image_manifest: bool = True,
+    track: Track = silent,
 ) -> bool:
     """Fill the empty `dest_dir` with an OCI layout for `--cache-from type=local,src=dest_dir`.
 
@@ -310,11 +318,14 @@ def import_from_s3(
         raise s3_error(f"reading {where}", exc) from exc
     try:
         blobs = layer_blobs(body)
-        run_parallel(
-            parallelism or settings.upload_parallelism,
-            lambda blob: _fetch_blob(client, settings, dest, blob),
-            blobs,
-        )
+        step = track(f"s3-sync download from {where}: blobs", len(blobs))
+
+        def fetch(blob: BlobRef) -> None:
+            _fetch_blob(client, settings, dest, blob)
+            step.advance()
+
+        run_parallel(parallelism or settings.upload_parallelism, fetch, blobs)
+        step.finish()
         s3_manifest_to_local_layout(body, dir_writer(dest), image_manifest=image_manifest)
     except CacheLayoutError as exc:
         log.warning("not using the S3 cache %s: %s", where, exc)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from prebuild import progress as progress_module
 from prebuild.build import scheduler
 from prebuild.build.scheduler import BuildOptions, run
 from prebuild.cache.backends import check_builder
@@ -91,6 +92,9 @@ class Display:
 
     def close(self) -> None:
         pass
+
+    def track(self, name: str) -> progress_module.Track:
+        return progress_module.silent
 
 
 @pytest.fixture
