@@ -50,7 +50,24 @@ def docker_host(lay: Layout) -> str:
     return external_engine() or f"unix://{lay.docker_socket}"
 
 
-def up(lay: Layout) -> None:
+MAX_ENGINES = 2
+ENGINE_FILE = "engines"  # in the state dir: how many engines the last `up --engines` asked for
+
+
+def insecure(lay: Layout) -> list[str]:
+    return [lay.registry_addr, lay.s3_registry_addr]
+
+
+def extra_engines(lay: Layout) -> range:
+    """Engines beyond the first that `up --engines N` asked for (kept until `down`)."""
+    try:
+        wanted = int((lay.state / ENGINE_FILE).read_text())
+    except (OSError, ValueError):
+        wanted = 1
+    return range(2, min(wanted, MAX_ENGINES) + 1)
+
+
+def up(lay: Layout, engines: int | None = None) -> None:
     packages.check_machine()
     with locked(lay):
         packages.ensure_system_packages(say)
@@ -107,7 +124,15 @@ def up(lay: Layout) -> None:
             for note in engine.recover(lay):
                 say(note)
             say("starting dockerd")
-            engine.start(lay, [lay.registry_addr, lay.s3_registry_addr])
+            engine.start(lay, insecure(lay))
+        if engines is not None:
+            (lay.state / ENGINE_FILE).write_text(f"{engines}\n")
+        for number in extra_engines(lay) if external_engine() is None else ():
+            if not engine.running(lay, number):
+                for note in engine.recover(lay, number):
+                    say(note)
+                say(f"starting dockerd {number}")
+                engine.start(lay, insecure(lay), number)
         seed.ensure_base(lay.registry_addr, BASE_IMAGE_REPO, BASE_IMAGE_TAG, lay.cache, say)
     say("up: " + ", ".join(f"{n}={s}" for n, s in status_items(lay)))
 
@@ -127,6 +152,13 @@ def _require_free_port(name: str, port: int, env_name: str) -> None:
 
 def down(lay: Layout) -> None:
     with locked(lay):
+        for number in range(MAX_ENGINES, 1, -1):
+            if procs.stop(engine.pidfile(lay, number), timeout=30):
+                say(f"stopped dockerd {number}")
+            for note in engine.recover(lay, number):
+                say(note)
+            shutil.rmtree(lay.engine(number).run, ignore_errors=True)
+        (lay.state / ENGINE_FILE).unlink(missing_ok=True)
         if external_engine() is None and procs.stop(engine.pidfile(lay), timeout=30):
             say("stopped dockerd")
         for note in engine.recover(lay):
@@ -148,7 +180,7 @@ def restart_engine(lay: Layout) -> None:
         for note in engine.recover(lay):
             say(note)
         say("starting dockerd")
-        engine.start(lay, [lay.registry_addr, lay.s3_registry_addr])
+        engine.start(lay, insecure(lay))
 
 
 def registry_gc(lay: Layout) -> None:
@@ -171,6 +203,10 @@ def status_items(lay: Layout) -> list[tuple[str, str]]:
                 f"running (pid {pid})" if pid and engine.ping(lay.docker_socket) else "stopped",
             )
         )
+        for number in extra_engines(lay):
+            pid = procs.read_pidfile(engine.pidfile(lay, number))
+            up = pid and engine.ping(lay.engine(number).socket)
+            items.append((f"dockerd-{number}", f"running (pid {pid})" if up else "stopped"))
     for name in SERVICES:
         pid = procs.read_pidfile(lay.pids / f"{name}.pid")
         items.append((name, f"running (pid {pid})" if pid else "stopped"))
@@ -202,17 +238,31 @@ def env_lines(lay: Layout) -> list[str]:
         "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
         "AWS_DEFAULT_REGION": REGION,
     }
+    for number in extra_engines(lay) if external_engine() is None else ():
+        values[f"PREBUILD_TEST_DOCKER_HOST_{number}"] = f"unix://{lay.engine(number).socket}"
     return [f"export {name}={shlex.quote(value)}" for name, value in values.items()]
 
 
+def _engines_option(argv: list[str]) -> int | None:
+    """Take `--engines N` / `--engines=N` out of argv; 0 when N is not 1..MAX_ENGINES."""
+    for i, arg in enumerate(argv):
+        if arg == "--engines" or arg.startswith("--engines="):
+            value = arg.partition("=")[2] if "=" in arg else (argv[i + 1 : i + 2] or [""])[0]
+            del argv[i : i + (1 if "=" in arg else 2)]
+            return int(value) if value.isdigit() and 1 <= int(value) <= MAX_ENGINES else 0
+    return None
+
+
 def main(argv: list[str]) -> int:
-    if len(argv) != 1 or argv[0] not in COMMANDS:
-        print(f"usage: ci/stack {'|'.join(COMMANDS)}", file=sys.stderr)
+    engines = _engines_option(argv)
+    bad_engines = engines is not None and (argv[:1] != ["up"] or engines == 0)
+    if len(argv) != 1 or argv[0] not in COMMANDS or bad_engines:
+        print(f"usage: ci/stack {'|'.join(COMMANDS)} (up [--engines 1|2])", file=sys.stderr)
         return 2
     lay = layout()
     try:
         if argv[0] == "up":
-            up(lay)
+            up(lay, engines)
         elif argv[0] == "down":
             down(lay)
         elif argv[0] == "registry-gc":

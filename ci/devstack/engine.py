@@ -62,44 +62,46 @@ def engine_env(lay: Layout) -> dict[str, str]:
     return {**env, "PATH": path}
 
 
-def pidfile(lay: Layout) -> Path:
-    return lay.pids / "dockerd.pid"
+def pidfile(lay: Layout, number: int = 1) -> Path:
+    return lay.engine(number).pidfile
 
 
-def running(lay: Layout) -> bool:
-    return procs.read_pidfile(pidfile(lay)) is not None and ping(lay.docker_socket)
+def running(lay: Layout, number: int = 1) -> bool:
+    paths = lay.engine(number)
+    return procs.read_pidfile(paths.pidfile) is not None and ping(paths.socket)
 
 
-def recover(lay: Layout) -> list[str]:
+def recover(lay: Layout, number: int = 1) -> list[str]:
     """Clear what an unclean kill leaves: orphan shims/containerd, mounts, sockets, pidfiles."""
+    paths = lay.engine(number)
     notes: list[str] = []
-    if procs.read_pidfile(pidfile(lay)) is not None:
+    if procs.read_pidfile(paths.pidfile) is not None:
         return notes
-    orphans = procs.orphans_of(lay.prefix, lay.run)
+    orphans = procs.orphans_of(lay.prefix, paths.run)
     for pid in orphans:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, 9)
     if orphans:
         notes.append(f"killed {len(orphans)} orphaned engine process(es) from {lay.prefix}")
-    unmounted = procs.unmount_under(lay.data_root, lay.exec_root, lay.run)
+    unmounted = procs.unmount_under(paths.data_root, paths.exec_root, paths.run)
     if unmounted:
         notes.append(f"unmounted {unmounted} leftover mount(s)")
     for stale in (
-        lay.docker_socket,
-        lay.run / "dockerd.pid",
-        lay.exec_root / "containerd/containerd.pid",
+        paths.socket,
+        paths.run / "dockerd.pid",
+        paths.exec_root / "containerd/containerd.pid",
     ):
         stale.unlink(missing_ok=True)
-    if lay.exec_root.exists():
-        shutil.rmtree(lay.exec_root, ignore_errors=True)
+    if paths.exec_root.exists():
+        shutil.rmtree(paths.exec_root, ignore_errors=True)
     return notes
 
 
-def start(lay: Layout, insecure: list[str]) -> None:
-    lay.run.mkdir(parents=True, exist_ok=True)
-    lay.data_root.mkdir(parents=True, exist_ok=True)
-    daemon_json = lay.state / "daemon.json"
-    daemon_json.write_text(
+def start(lay: Layout, insecure: list[str], number: int = 1) -> None:
+    paths = lay.engine(number)
+    paths.run.mkdir(parents=True, exist_ok=True)
+    paths.data_root.mkdir(parents=True, exist_ok=True)
+    paths.daemon_json.write_text(
         json.dumps(
             {"features": {"containerd-snapshotter": True}, "insecure-registries": insecure},
             indent=2,
@@ -107,14 +109,14 @@ def start(lay: Layout, insecure: list[str]) -> None:
     )
     argv = [
         str(lay.prefix / "usr/sbin/dockerd"),
-        f"--config-file={daemon_json}",
-        f"--data-root={lay.data_root}",
-        f"--exec-root={lay.exec_root}",
-        f"--host=unix://{lay.docker_socket}",
-        f"--pidfile={lay.run / 'dockerd.pid'}",
+        f"--config-file={paths.daemon_json}",
+        f"--data-root={paths.data_root}",
+        f"--exec-root={paths.exec_root}",
+        f"--host=unix://{paths.socket}",
+        f"--pidfile={paths.run / 'dockerd.pid'}",
         "--iptables=false",
         "--ip6tables=false",
     ]
-    log = lay.logs / "dockerd.log"
-    procs.spawn(argv, pidfile=pidfile(lay), log=log, env=engine_env(lay))
-    procs.wait_until(lambda: ping(lay.docker_socket), what="dockerd", timeout=60, log=log)
+    what = "dockerd" if number == 1 else f"dockerd {number}"
+    procs.spawn(argv, pidfile=paths.pidfile, log=paths.log, env=engine_env(lay))
+    procs.wait_until(lambda: ping(paths.socket), what=what, timeout=60, log=paths.log)

@@ -34,6 +34,21 @@ def _port(name: str, default: int) -> int:
 
 
 @dataclass(frozen=True)
+class EnginePaths:
+    """One private dockerd's files. Engine N > 1 (standing in for another build machine) runs
+    under its own /run directory, so recovering one engine never touches another's processes."""
+
+    number: int
+    run: Path
+    data_root: Path
+    exec_root: Path
+    socket: Path
+    pidfile: Path
+    log: Path
+    daemon_json: Path
+
+
+@dataclass(frozen=True)
 class Layout:
     state: Path
     cache: Path
@@ -81,6 +96,30 @@ class Layout:
     @property
     def docker_socket(self) -> Path:
         return self.run / "docker.sock"
+
+    def engine(self, number: int = 1) -> EnginePaths:
+        if number == 1:
+            return EnginePaths(
+                1,
+                self.run,
+                self.data_root,
+                self.exec_root,
+                self.docker_socket,
+                self.pids / "dockerd.pid",
+                self.logs / "dockerd.log",
+                self.state / "daemon.json",
+            )
+        run = Path(f"{self.run}-{number}")
+        return EnginePaths(
+            number,
+            run,
+            self.state / f"docker-{number}",
+            run / "exec",
+            run / "docker.sock",
+            self.pids / f"dockerd-{number}.pid",
+            self.logs / f"dockerd-{number}.log",
+            self.state / f"daemon-{number}.json",
+        )
 
     @property
     def registry_addr(self) -> str:

@@ -13,10 +13,12 @@ from prebuild.build.display import Display, make_display
 from prebuild.build.scheduler import BuildOptions, run
 from prebuild.cache.backends import check_builder
 from prebuild.cli import signals
+from prebuild.cli.context import context_option
 from prebuild.cli.options import config_option, deadline_option
 from prebuild.config.load import load_project
 from prebuild.engine import capability, platforms
 from prebuild.engine.buildx import builder_driver
+from prebuild.engine.contexts import resolve_builder
 from prebuild.plan.planner import make_plan, select
 from prebuild.report import interrupted
 from prebuild.report.nightly import Outputs, finish
@@ -80,6 +82,7 @@ from prebuild.report.results import ImageResult, exit_code
     "under a platform tag for a later `prebuild merge`.",
 )
 @deadline_option("build")
+@context_option
 @config_option
 def build(
     names: tuple[str, ...],
@@ -108,7 +111,7 @@ def build(
     )
     check_outputs(outputs)  # before anything is built: a run that cannot report pushes nothing
     project = load_project(config)
-    builder = builder or project.settings.builder
+    builder = resolve_builder(builder or project.settings.builder)
     started = datetime.now(UTC)
     done: dict[str, ImageResult] = {}  # filled as images finish
     planned: list[interrupted.Planned] = [(s.name, None, None) for s in select(project, names)]

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from prebuild.cli.context import context_option
 from prebuild.cli.options import config_option, deadline_option
 from prebuild.config.load import load_project
 from prebuild.engine import platforms
@@ -32,6 +33,7 @@ from prebuild.plan.planner import Plan, make_plan
     "for `prebuild build NAME --platform P` on native runners, then `prebuild merge NAME`.",
 )
 @deadline_option("plan")
+@context_option
 @config_option
 def plan(
     names: tuple[str, ...],

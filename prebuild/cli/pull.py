@@ -8,9 +8,11 @@ from typing import cast
 
 import click
 
+from prebuild.cli.context import context_option
 from prebuild.cli.options import config_option
 from prebuild.config.load import load_project
 from prebuild.deadline import Deadline
+from prebuild.engine.contexts import resolve_builder
 from prebuild.errors import UsageError
 from prebuild.pull import output
 from prebuild.pull.hook import Fallback, pull_one
@@ -70,6 +72,7 @@ from prebuild.pull.hook import Fallback, pull_one
     help="Platform to pull, e.g. linux/arm64 (default: the image's only platform, else the "
     "runner's). Env: PREBUILD_PULL_PLATFORM.",
 )
+@context_option
 @config_option
 def pull(
     names: tuple[str, ...],
@@ -88,7 +91,7 @@ def pull(
     output.check(fmt, os.environ)
     budget = Deadline(timeout, "pull")  # one for the whole command, every name included
     project = load_project(config)
-    builder = builder or project.settings.builder
+    builder = resolve_builder(builder or project.settings.builder)
     mode = cast(Fallback, fallback)  # click.Choice already restricted it to Fallback's values
     results = [
         pull_one(

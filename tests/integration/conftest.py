@@ -67,6 +67,36 @@ def stack() -> Iterator[Stack]:
     )
 
 
+@dataclass(frozen=True)
+class SecondEngine:
+    """The stack's second dockerd (`ci/stack up --engines 2`), standing in for another build
+    machine, and a docker config whose context `eng2` names it."""
+
+    host: str
+    docker: DockerClient
+    config: Path  # DOCKER_CONFIG with the stack's buildx plugin and the context
+    context: str = "eng2"
+
+
+@pytest.fixture
+def second_engine(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> SecondEngine:
+    proc = subprocess.run([str(STACK), "up", "--engines", "2"], capture_output=True, text=True)
+    if proc.returncode != 0:
+        pytest.fail(f"second engine failed to come up:\n{proc.stderr}", pytrace=False)
+    host = stack_env()["PREBUILD_TEST_DOCKER_HOST_2"]
+    config = tmp_path_factory.mktemp("eng2-config")
+    (config / "cli-plugins").symlink_to(Path(stack.env["DOCKER_CONFIG"]) / "cli-plugins")
+    (config / "config.json").write_text("{}\n")
+    subprocess.run(
+        ["docker", "context", "create", "eng2", "--docker", f"host={host}"],
+        env=stack.run_env(DOCKER_CONFIG=str(config)),
+        capture_output=True,
+        check=True,
+    )
+    docker = DockerClient(host=host, config=stack.env["DOCKER_CONFIG"])
+    return SecondEngine(host=host, docker=docker, config=config)
+
+
 def wipe_engine(docker: DockerClient) -> None:
     """What an ephemeral runner starts with: no images, no build cache."""
     for container in docker.container.list(all=True):

@@ -45,10 +45,10 @@ class Repo:
         return {name: image["key"] for name, image in self.plan().items()}
 
     def build(
-        self, *args: str, check: bool = True
+        self, *args: str, check: bool = True, **env: str
     ) -> tuple[subprocess.CompletedProcess[str], dict]:
         report = self.root / ".prebuild-report.json"
-        proc = self.run("build", "--plain", "--report", str(report), *args, check=check)
+        proc = self.run("build", "--plain", "--report", str(report), *args, check=check, **env)
         return proc, json.loads(report.read_text())
 
     def edit(self, relative: str, text: str) -> None:

@@ -1,4 +1,5 @@
-"""Two `prebuild build --force` at once, on one engine: both succeed, nothing they say is false.
+"""Two `prebuild build --force` at once, on one engine and on two: both succeed, nothing they
+say is false.
 
 Each round changes inputs of `base` and `app` first, so both runs build new keys (and with them
 `toolchain`, FROM base) at the same moment: the case where the containerd image store's
@@ -12,16 +13,22 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.integration.conftest import Stack, wipe_engine
+from tests.integration.conftest import SecondEngine, Stack, wipe_engine
 from tests.integration.example_repo import Repo, make_example_repo
 
 ROUNDS = 5
 ALL = {"base", "toolchain", "app", "docs-lint"}
 
 
-def _start(repo: Repo, report: Path, **env: str) -> subprocess.Popen[str]:
+Run = tuple[tuple[str, ...], dict[str, str]]  # extra CLI arguments, extra environment
+ON_ENGINE_ONE: Run = ((), {})
+
+
+def _start(repo: Repo, report: Path, run: Run) -> subprocess.Popen[str]:
+    args, env = run
     return subprocess.Popen(
-        [sys.executable, "-m", "prebuild", "build", "--force", "--plain", "--report", str(report)],
+        [sys.executable, "-m", "prebuild", "build", "--force", "--plain", "--report", str(report)]
+        + list(args),
         cwd=repo.root,
         env=repo.stack.run_env(PREBUILD_REGISTRY=repo.registry, **env),
         stdout=subprocess.PIPE,
@@ -30,18 +37,19 @@ def _start(repo: Repo, report: Path, **env: str) -> subprocess.Popen[str]:
     )
 
 
-def race_rounds(repo: Repo, tmp_path: Path, envs: tuple[dict[str, str], dict[str, str]]) -> set:
+def race_rounds(repo: Repo, tmp_path: Path, runs: tuple[Run, Run]) -> set[str]:
     """ROUNDS rounds of two concurrent forced builds; returns every key ref they reported."""
     refs, retried = set(), 0
     for round_no in range(ROUNDS):
         repo.edit("examples/images/base/scripts/check.sh", f"#!/bin/sh\necho round {round_no}\n")
         repo.edit("examples/images/app/src/main.txt", f"main, round {round_no}\n")
         keys = repo.keys()
-        runs = [_start(repo, tmp_path / f"r{round_no}-{i}.json", **envs[i]) for i in (0, 1)]
-        outputs = [run.communicate(timeout=600) for run in runs]
-        for i, (run, (_, stderr)) in enumerate(zip(runs, outputs, strict=True)):
-            assert run.returncode == 0, f"round {round_no} run {i}:\n{stderr[-3000:]}"
+        procs = [_start(repo, tmp_path / f"r{round_no}-{i}.json", runs[i]) for i in (0, 1)]
+        outputs = [proc.communicate(timeout=600) for proc in procs]
+        for i, (proc, (_, stderr)) in enumerate(zip(procs, outputs, strict=True)):
             report = json.loads((tmp_path / f"r{round_no}-{i}.json").read_text())
+            failed = [(x["name"], x["reason"]) for x in report["images"] if x["status"] != "built"]
+            assert proc.returncode == 0, f"round {round_no} run {i}: {failed}\n{stderr[-1500:]}"
             images = {image["name"]: image for image in report["images"]}
             assert set(images) == ALL
             for name, image in images.items():
@@ -68,6 +76,19 @@ def check_pull_and_cache(stack: Stack, repo: Repo, refs: set[str]) -> None:
 
 def test_two_forced_builds_at_once_on_one_engine(stack: Stack, tmp_path: Path, unique) -> None:
     repo = make_example_repo(tmp_path, stack, unique)
-    refs = race_rounds(repo, tmp_path, ({}, {}))
+    refs = race_rounds(repo, tmp_path, (ON_ENGINE_ONE, ON_ENGINE_ONE))
     assert len(refs) == 3 * ROUNDS + 1  # base, toolchain and app are new each round
+    check_pull_and_cache(stack, repo, refs)
+
+
+def test_two_forced_builds_at_once_on_two_engines(
+    stack: Stack, second_engine: SecondEngine, tmp_path: Path, unique
+) -> None:
+    repo = make_example_repo(tmp_path, stack, unique)
+    on_two: Run = (
+        ("--context", second_engine.context),
+        {"DOCKER_CONFIG": str(second_engine.config)},
+    )
+    refs = race_rounds(repo, tmp_path, (ON_ENGINE_ONE, on_two))
+    assert len(refs) == 3 * ROUNDS + 1
     check_pull_and_cache(stack, repo, refs)
