@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from prebuild.engine.buildx import BuildRequest
-from prebuild.errors import DockerError
+from prebuild.errors import DockerError, UsageError
 from prebuild.model import Project
 from prebuild.pull.hook import PullResult, cache_args, pull_one
 from tests.unit.build.test_scheduler import Recorder
@@ -27,14 +27,18 @@ class Engine:
     builds: Recorder
     calls: list[tuple[str, ...]] = field(default_factory=list)
     pull_fails: bool = False
+    answers: bool = True  # does the engine answer its ping before a fallback build?
 
-    def pull(self, ref: str, *, quiet: bool = False) -> None:
-        self.calls.append(("pull", ref))
+    def pull(self, ref: str, *, quiet: bool = False, platform: str | None = None) -> None:
+        self.calls.append(("pull", ref, platform or ""))
         if self.pull_fails:
             raise DockerError(f"docker pull {ref} failed (exit 1)\nmanifest unknown")
 
     def tag(self, source: str, target: str) -> None:
         self.calls.append(("tag", source, target))
+
+    def ping(self, timeout: float) -> bool:
+        return self.answers
 
     @property
     def requests(self) -> list[BuildRequest]:
@@ -46,6 +50,7 @@ def engine(monkeypatch: pytest.MonkeyPatch) -> Engine:
     recorded = Engine(Recorder())
     monkeypatch.setattr("prebuild.engine.buildx.pull", recorded.pull)
     monkeypatch.setattr("prebuild.engine.buildx.tag", recorded.tag)
+    monkeypatch.setattr("prebuild.engine.buildx.ping", recorded.ping)
     monkeypatch.setattr("prebuild.engine.buildx.build", recorded.builds)
     monkeypatch.setattr("prebuild.engine.platforms.native", lambda builder=None: "linux/amd64")
     return recorded
@@ -65,10 +70,12 @@ def test_present_image_is_pulled_and_tagged_nothing_built(fake, busybox, engine,
     result = pull_one(project, "base", local_name="ci-base", timeout=5)
     assert (result.outcome, result.reason) == ("pulled", "")
     assert result.ref == refs["base"] and result.key and refs["base"].endswith(result.key[:24])
-    assert engine.calls == [("pull", refs["base"]), ("tag", refs["base"], "ci-base")]
+    pull = ("pull", refs["base"], "linux/amd64")  # the image's only platform
+    assert engine.calls == [pull, ("tag", refs["base"], "ci-base")]
     assert engine.requests == []
     # the cache args a CI's own build would need are there even on the fast path
     assert result.cache_args == [
+        "--platform=linux/amd64",
         f"--cache-from=type=registry,ref={fake.host}/ci/base:buildcache",
         f"--cache-from=type=registry,ref={fake.host}/ci/base:latest",
     ]
@@ -106,7 +113,7 @@ def test_fallback_cache_args_builds_nothing(fake, busybox, engine, tmp_path):
     result = pull_one(project, "base", fallback="cache-args", timeout=5)
     assert result.outcome == "cache-args"
     assert result.reason.endswith("not in registry")
-    assert result.cache_args == cache_args(
+    assert result.cache_args == ["--platform=linux/amd64"] + cache_args(
         [
             {"type": "registry", "ref": f"{fake.host}/ci/base:buildcache"},
             {"type": "registry", "ref": f"{fake.host}/ci/base:latest"},
@@ -132,7 +139,7 @@ def test_failed_pull_falls_back_to_a_build(fake, busybox, engine, tmp_path):
     assert result.reason.startswith(f"pull failed: docker pull {refs['base']} failed (exit 1)")
     assert "manifest unknown" in result.reason
     assert result.reason.endswith("; built from the Dockerfile (cache 1/2 steps)")
-    assert engine.calls == [("pull", refs["base"])]  # never tagged: the pull did not happen
+    assert engine.calls == [("pull", refs["base"], "linux/amd64")]  # failed: never tagged
     assert [r.tags for r in engine.requests] == [("ci-base",)]
 
 
@@ -231,7 +238,7 @@ def test_s3_sync_fallback_reads_the_downloaded_cache_and_never_writes(
 
     opened: list[tuple[str, bool]] = []
 
-    def sync_session(settings, *, name, write, workdir):
+    def sync_session(settings, *, name, write, workdir, **_):
         opened.append((name, write))
         return backends.CacheSession(cache_from=[{"type": "local", "src": str(workdir)}])
 
@@ -251,7 +258,7 @@ def test_a_chatty_pull_failure_is_one_bounded_line(fake, busybox, engine, tmp_pa
     project = write_repo(tmp_path, fake.host)
     refs = keyed(project, "other", fake=fake)
 
-    def chatty(ref: str, *, quiet: bool = False) -> None:
+    def chatty(ref: str, *, quiet: bool = False, platform: str | None = None) -> None:
         noise = "\n".join(f"layer {i}: retrying" for i in range(500))
         raise DockerError(f"docker pull {ref} failed (exit 1)\n{noise}\nError response: denied")
 
@@ -260,3 +267,47 @@ def test_a_chatty_pull_failure_is_one_bounded_line(fake, busybox, engine, tmp_pa
     assert result.outcome == "failed" and "\n" not in result.reason
     assert result.reason.startswith(f"pull failed: docker pull {refs['other']} failed (exit 1)")
     assert "Error response: denied" in result.reason and len(result.reason) < 700
+
+
+def test_multi_platform_image_pulls_the_runners_platform(fake, busybox, engine, tmp_path):
+    both = 'platforms = ["linux/amd64", "linux/arm64"]\n'
+    project = write_repo(tmp_path, fake.host, image_extra={"other": both})
+    refs = keyed(project, "other", fake=fake)
+    result = pull_one(project, "other", timeout=5)
+    assert engine.calls[0] == ("pull", refs["other"], "linux/amd64")  # native (recorded)
+    assert result.cache_args[0] == "--platform=linux/amd64"
+    pull_one(project, "other", platform="linux/arm64", timeout=5)
+    assert engine.calls[2] == ("pull", refs["other"], "linux/arm64")
+
+
+def test_a_platform_the_image_is_not_built_for_is_a_usage_error(fake, busybox, engine, tmp_path):
+    project = write_repo(tmp_path, fake.host)
+    with pytest.raises(UsageError, match="built for linux/amd64, not linux/s390x"):
+        pull_one(project, "base", platform="linux/s390x", timeout=5)
+    assert engine.calls == [] and engine.requests == []
+
+
+def test_no_fallback_build_when_the_engine_does_not_answer(fake, busybox, engine, tmp_path):
+    project = write_repo(tmp_path, fake.host)
+    engine.answers = False
+    result = pull_one(project, "base", timeout=5)
+    assert result.outcome == "failed"
+    assert result.reason.endswith("not in registry; no fallback build: the engine does not answer")
+    assert engine.requests == []
+    # cache args need no engine: a CI's own build line can still use them
+    assert pull_one(project, "base", fallback="cache-args", timeout=5).outcome == "cache-args"
+
+
+def test_a_ping_that_times_out_means_no_fallback_build(
+    fake, busybox, engine, tmp_path, monkeypatch
+):
+    from prebuild.engine.process import EngineTimeout
+
+    def hangs(timeout: float) -> bool:
+        raise EngineTimeout("docker version timed out")
+
+    monkeypatch.setattr("prebuild.engine.buildx.ping", hangs)
+    project = write_repo(tmp_path, fake.host)
+    result = pull_one(project, "base", timeout=5)
+    assert result.outcome == "failed" and result.reason.endswith("the engine does not answer")
+    assert engine.requests == []

@@ -122,3 +122,22 @@ def test_github_outside_actions_is_a_usage_error() -> None:
 def test_emit_picks_the_format(fmt: str) -> None:
     expected = {"text": output.text, "shell": output.shell, "json": output.json_lines}[fmt]
     assert output.emit([pulled()], fmt, {}) == expected([pulled()])
+
+
+def test_a_value_with_a_newline_cannot_forge_more_github_env_lines(tmp_path: Path) -> None:
+    env_file = tmp_path / "env"
+    forged = pulled()
+    forged.local_name = "x\nEVIL=1\r"
+    output.github([forged], {"GITHUB_ENV": str(env_file)})
+    lines = env_file.read_text().splitlines()
+    assert not any(line.startswith("EVIL=") for line in lines)
+    assert "PREBUILD_IMAGE=x EVIL=1 " in lines
+
+
+def test_check_refuses_github_files_that_cannot_be_written_before_any_pull(tmp_path: Path):
+    output.check("text", {})  # only github writes files
+    output.check("github", {"GITHUB_ENV": str(tmp_path / "env")})
+    with pytest.raises(UsageError, match="GITHUB_ENV"):
+        output.check("github", {})
+    with pytest.raises(UsageError, match="GITHUB_STEP_SUMMARY.*is a directory"):
+        output.check("github", {"GITHUB_ENV": str(tmp_path / "env"), "GITHUB_STEP_SUMMARY": "."})
