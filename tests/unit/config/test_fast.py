@@ -52,6 +52,10 @@ max_age = "14d"
 grace = "12h"
 after_build = true
 
+[history]
+store = "dir"
+path = ".prebuild/history"
+
 [[image]]
 name = "base"
 

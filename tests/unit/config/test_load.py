@@ -554,3 +554,17 @@ def test_locator_tracks_tables_arrays_and_inline_values() -> None:
 
 def test_locator_never_raises_on_garbage() -> None:
     assert TomlLocator('a = [1, {\nb = "').line_of(("a",)) == 1
+
+
+def test_history_defaults_to_the_registry_and_dir_paths_are_config_relative(
+    tmp_path: Path,
+) -> None:
+    from prebuild.config.load import load_project
+
+    (tmp_path / "prebuild.toml").write_text('registry = "127.0.0.1:5000/ci"\n')
+    assert load_project(tmp_path / "prebuild.toml").settings.history.store == "registry"
+    (tmp_path / "prebuild.toml").write_text(
+        'registry = "127.0.0.1:5000/ci"\n[history]\nstore = "dir"\npath = "state/history"\n'
+    )
+    history = load_project(tmp_path / "prebuild.toml").settings.history
+    assert (history.store, history.path) == ("dir", tmp_path / "state" / "history")

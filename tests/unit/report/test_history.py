@@ -71,3 +71,42 @@ def test_documents_round_trip_exactly(tmp_path: Path, store: str) -> None:
     history.record(proj, history.open_store(proj), doc, now=NOW)
     name = history.open_store(proj).names()[0]
     assert json.loads((tmp_path / ".prebuild" / "history" / f"{name}.json").read_text()) == doc
+
+
+def test_s3_store_keeps_reports_under_the_cache_prefix(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import boto3
+    from moto import mock_aws
+
+    from prebuild.model import CacheSettings, ImageSpec, S3Settings
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+    with mock_aws():
+        boto3.client("s3", region_name="us-east-1").create_bucket(Bucket="ci-cache")
+        s3 = S3Settings(bucket="ci-cache", prefix="buildkit/")
+        spec = ImageSpec(
+            name="a",
+            repo_root=tmp_path,
+            context=tmp_path,
+            dockerfile=tmp_path / "Dockerfile",
+            cache=CacheSettings(backend="s3-sync", s3=s3),
+        )
+        base = project(tmp_path, keep=2, store="s3")
+        proj = Project(base.config_file, tmp_path, base.settings, (spec,))
+        store = history.open_store(proj)
+        assert store.where == "s3://ci-cache/buildkit/prebuild-history/"
+        for n in range(3):
+            history.record(proj, store, {"night": n}, now=NOW + timedelta(days=n))
+        assert [doc["night"] for doc in history.load_all(store)] == [1, 2]
+        keys = boto3.client("s3", region_name="us-east-1").list_objects_v2(Bucket="ci-cache")
+        assert all(o["Key"].startswith("buildkit/prebuild-history/") for o in keys["Contents"])
+
+
+def test_s3_store_without_a_bucket_is_a_usage_error(tmp_path: Path) -> None:
+    from prebuild.errors import UsageError
+
+    with pytest.raises(UsageError, match=r"store = \"s3\" needs a \[cache.s3\] bucket"):
+        history.open_store(project(tmp_path, store="s3"))
