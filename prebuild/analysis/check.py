@@ -11,8 +11,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from prebuild.analysis.image import ExternalImage, analyse_dockerfile, classify
-from prebuild.config.checks import find_cycles
 from prebuild.errors import ConfigError
+from prebuild.graph import find_cycles
 from prebuild.model import ImageSpec, Project
 
 

@@ -9,5 +9,5 @@ from prebuild.cli import COMMANDS, LazyGroup, cli
 ALL: list[click.Command] = [
     command
     for name in COMMANDS
-    if (command := LazyGroup.get_command(cli, click.Context(cli), name)) is not None  # type: ignore[arg-type]
+    if (command := LazyGroup.get_command(cli, click.Context(cli), name)) is not None
 ]

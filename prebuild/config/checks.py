@@ -27,7 +27,9 @@ class Entry:
     index: int | None = None
     table: ImageModel | None = None
 
-    def problem(self, message: str, key: str | None = None, *, line_loc: Loc | None = None):
+    def problem(
+        self, message: str, key: str | None = None, *, line_loc: Loc | None = None
+    ) -> Problem:
         """A Problem located at this image's `key` (or its table when key is None)."""
         if self.index is None:
             return Problem(message, origin=self.spec.origin, suffix=f".{key}" if key else "")

@@ -110,9 +110,10 @@ def _seconds(value: Any) -> int:
 
 def _one_of(*choices: str) -> Validator:
     def validate(value: Any) -> str:
-        if _string(value) not in choices:
+        text = _string(value)
+        if text not in choices:
             raise _Reject
-        return value
+        return text
 
     return validate
 
@@ -233,6 +234,7 @@ def validate(data: Mapping[str, Any]) -> Table | None:
     """The config as schema-like tables when it is certainly valid; None when pydantic must
     decide (any doubt, any error, any `[[source]]`)."""
     try:
-        return _table(CONFIG, required=("registry",))(dict(data))
+        config: Table = _table(CONFIG, required=("registry",))(dict(data))
+        return config
     except (_Reject, ValueError, TypeError):
         return None

@@ -301,7 +301,7 @@ def _validate_sources(raw: Any, problems: list[Problem]) -> list[tuple[int, Base
     from pydantic import ValidationError
 
     from prebuild.config.messages import from_validation
-    from prebuild.config.schema import did_you_mean
+    from prebuild.config.values import did_you_mean
     from prebuild.sources import source_kinds
 
     if not isinstance(raw, list):

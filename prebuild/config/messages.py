@@ -13,7 +13,7 @@ from typing import Any, Union, get_args, get_origin
 from pydantic import BaseModel, ValidationError
 
 from prebuild.config.locate import Loc, Problem
-from prebuild.config.schema import did_you_mean
+from prebuild.config.values import did_you_mean
 
 _TOML_TYPES = {str: "string", bool: "boolean", int: "integer", float: "float"}
 _TOML_TYPES.update({list: "array", dict: "table"})

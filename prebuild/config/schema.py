@@ -12,7 +12,6 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from prebuild.config import values as check
-from prebuild.config.values import KNOWN_PLATFORMS, TEMPLATE_FIELDS, did_you_mean  # noqa: F401
 from prebuild.durations import parse_duration
 
 _STRICT = ConfigDict(extra="forbid", strict=True)

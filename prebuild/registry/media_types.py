@@ -10,7 +10,9 @@ OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+OCI_EMPTY = "application/vnd.oci.empty.v1+json"  # the `{}` config of an artifact manifest
 BUILDKIT_CACHE_CONFIG = "application/vnd.buildkit.cacheconfig.v0"
+PREBUILD_REPORT = "application/vnd.dev.prebuild.report.v1+json"  # a run report in the history
 
 INDEX_TYPES = frozenset({OCI_INDEX, DOCKER_LIST})
 IMAGE_MANIFEST_TYPES = frozenset({OCI_MANIFEST, DOCKER_MANIFEST})

@@ -12,11 +12,11 @@ import hashlib
 import json
 from urllib.parse import urlencode, urljoin
 
-from prebuild.registry.client import OCI_MANIFEST, RegistryClient, _Call
+from prebuild.registry.client import RegistryClient, _Call
+from prebuild.registry.media_types import OCI_EMPTY, OCI_MANIFEST
 from prebuild.registry.refs import ImageRef
 
 EMPTY_CONFIG = b"{}"
-EMPTY_MEDIA_TYPE = "application/vnd.oci.empty.v1+json"
 
 
 def _digest(data: bytes) -> str:
@@ -63,7 +63,7 @@ def push_json_artifact(
         "schemaVersion": 2,
         "mediaType": OCI_MANIFEST,
         "artifactType": media_type,
-        "config": {"mediaType": EMPTY_MEDIA_TYPE, "digest": config, "size": len(EMPTY_CONFIG)},
+        "config": {"mediaType": OCI_EMPTY, "digest": config, "size": len(EMPTY_CONFIG)},
         "layers": [{"mediaType": media_type, "digest": layer, "size": len(payload)}],
         "annotations": annotations or {},
     }

@@ -21,9 +21,9 @@ from typing import Any, Protocol
 
 from prebuild.errors import PrebuildError, UsageError
 from prebuild.model import Project
+from prebuild.registry.media_types import PREBUILD_REPORT as MEDIA_TYPE
 from prebuild.registry.refs import ImageRef
 
-MEDIA_TYPE = "application/vnd.dev.prebuild.report.v1+json"
 REPOSITORY = "prebuild-history"
 ENTRY = re.compile(r"^\d{8}T\d{6}\.\d{3}Z$")  # UTC times to the millisecond: sorted by age
 

@@ -141,7 +141,8 @@ def _still_old(
             head = client.head_object(Bucket=bucket, Key=item[0])
         except ClientError:
             return False  # gone or unreadable: nothing to delete
-        return (clock - head["LastModified"]).total_seconds() > grace
+        age: float = (clock - head["LastModified"]).total_seconds()
+        return age > grace
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         keep = list(pool.map(age_ok, candidates))

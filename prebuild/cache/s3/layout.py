@@ -372,4 +372,5 @@ def s3_manifest_to_local_layout(
     write(blob_relpath(top_desc["digest"]), top_bytes)
     write("oci-layout", encode_json(OCI_LAYOUT))
     write("index.json", encode_json(index))
-    return index["manifests"][0]
+    descriptor: dict[str, Any] = index["manifests"][0]
+    return descriptor
