@@ -71,6 +71,9 @@ class ImageSpec:
     tags: tuple[str, ...] = ("latest",)  # moving tags pushed by trusted builds
     cache: CacheSettings = field(default_factory=CacheSettings)
     origin: Origin | None = None
+    # Where imported values came from, e.g. ("build-arg FILE_ENV", "ci/env.sh:3"), ("platform",
+    # "ci/env.sh:5"): shown by `explain` and `plan --json`; not part of the key.
+    provenance: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

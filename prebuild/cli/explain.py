@@ -40,6 +40,10 @@ def explain(name: str, offline: bool, since: str | None, config: Path | None) ->
     if since is None:
         for line in keys.explain(image.material, image.key or "(none)"):
             click.echo(line)
+        for what, origin in image.spec.provenance:  # imported images: where each value came from
+            value = image.spec.build_args.get(what.removeprefix("build-arg "), "")
+            shown = ",".join(image.platforms) if what == "platform" else value
+            click.echo(f"from       {what}={shown}  <- {origin}")
         return
     from prebuild.report import history, why
     from prebuild.report import since as earlier

@@ -344,6 +344,8 @@ def _source_entries(
     except OSError as error:
         problems.append(Problem(f"source failed: {error}", loc=("source", index)))
         return []
+    for failure in getattr(source, "failures", ()):  # images a source could not import
+        problems.append(Problem(str(failure), error=failure))
     line = document.line(("source", index))
     entries = []
     for spec in specs:

@@ -75,7 +75,20 @@ class ImagePlan:
             "bases": [e.written for e in self.analysis.externals],
             "depends_on": list(self.depends_on),
             "provisional": bool(self.material and self.material.provisional),
+            **provenance_json(self.spec),
         }
+
+
+def provenance_json(spec: ImageSpec) -> dict[str, object]:
+    """Each build arg's value and where it came from (imported images), and the platform's."""
+    origins = dict(spec.provenance)
+    if not origins:
+        return {}
+    build_args = {
+        name: {"value": value, "from": origins.get(f"build-arg {name}")}
+        for name, value in spec.build_args.items()
+    }
+    return {"build_args": build_args, "platform_from": origins.get("platform")}
 
 
 @dataclass

@@ -1,11 +1,13 @@
 """Import an existing CI's image matrix from bash env files (Bitcoin Core's `ci/test` style).
 
-Each env file matched by `glob` is one CI job. It is read statically (see `bashenv`) together
-with the `shared` defaults file(s): job first, then shared by default, as Bitcoin Core's
-`00_setup_env.sh` sources `$FILE_ENV` before filling defaults with `${VAR:-default}`. A job is an
-image only when its `gate` variable ends up non-empty (host-only jobs leave it unset); the image
-is named by the `name` variable, and every image shares one Dockerfile that receives the job's
-values as build args.
+Each env file matched by `glob` is one CI job. It is read by partial evaluation (see `reader`),
+never executed, together with the `shared` file(s). With `job_var` (Bitcoin Core: FILE_ENV) only
+the shared files are read, with that variable holding the job's path, so a shared file that does
+`source "${FILE_ENV}"` reads the job exactly where bash would; without it the files are read in
+`order`. A job is an image only when its `gate` variable ends up non-empty (host-only jobs leave
+it unset); the image is named by the `name` variable, and every image shares one Dockerfile that
+receives the job's values as build args. The evaluation starts from an empty environment plus
+the `env` table (`[source.env]`), never the host's, so keys are the same on every machine.
 
 Paths in the source (glob, shared, dockerfile, context, inputs) are relative to the directory of
 the config file. Env files are not key inputs by themselves: the Dockerfile COPYs `./${FILE_ENV}`,
@@ -19,21 +21,26 @@ import os
 import re
 from dataclasses import replace
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    field_validator,
+    model_validator,
+)
 
-from prebuild.config.values import PLATFORM_SHAPE
 from prebuild.durations import parse_duration
 from prebuild.errors import ConfigError
 from prebuild.model import ImageSpec, Origin
-from prebuild.pathnames import relative_or_absolute as _shown
-from prebuild.registry import refs
-from prebuild.sources.envfiles.reader import EnvResult, read_env
+from prebuild.sources.envfiles.jobs import PLATFORM as _PLATFORM
+from prebuild.sources.envfiles.jobs import Job, join, shown
+from prebuild.sources.envfiles.reader import read_env
 
 _SHELL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_REPOSITORY = re.compile(refs.IMAGE_NAME)  # image names as the config accepts them
-_PLATFORM = re.compile(rf"linux|{PLATFORM_SHAPE}")
 
 
 def _check_shell_name(name: str) -> str:
@@ -84,24 +91,33 @@ class EnvFilesSource(BaseModel):
     platform_var: str | None = None
     platform_default: str = "linux"
     build_args: dict[str, BuildArgFrom] = {}
-    initial_env: dict[str, str] = {}
+    job_var: str | None = None  # the shared files `source "${job_var}"` (./path of the job)
+    workdir: str = "."  # the directory the CI sources from (relative `source` paths)
+    env: dict[str, str] = Field(default={}, validation_alias=AliasChoices("env", "initial_env"))
     inputs: list[str] = []
     depends_on: list[str] = []
     refresh: str | None = None
+    _failures: list[ConfigError] = PrivateAttr(default_factory=list)
+    _trees: dict[Path, Any] = PrivateAttr(default_factory=dict)  # parsed files, per images()
 
-    @field_validator("gate", "name", "platform_var")
+    @property
+    def failures(self) -> list[ConfigError]:
+        """Jobs of the last `images` call that could not be imported (located errors)."""
+        return self._failures
+
+    @field_validator("gate", "name", "platform_var", "job_var")
     @classmethod
     def _names(cls, name: str | None) -> str | None:
         return None if name is None else _check_shell_name(name)
 
-    @field_validator("initial_env")
+    @field_validator("env")
     @classmethod
     def _initial_names(cls, env: dict[str, str]) -> dict[str, str]:
         for name in env:
             _check_shell_name(name)
         return env
 
-    @field_validator("glob", "shared", "dockerfile", "context", "inputs")
+    @field_validator("glob", "shared", "dockerfile", "context", "inputs", "workdir")
     @classmethod
     def _relative(cls, value: str | list[str]) -> str | list[str]:
         for text in [value] if isinstance(value, str) else value:
@@ -118,6 +134,12 @@ class EnvFilesSource(BaseModel):
             )
         return platform
 
+    @model_validator(mode="after")
+    def _job_var_needs_shared(self) -> EnvFilesSource:
+        if self.job_var is not None and not self.shared:
+            raise ValueError("job_var needs the shared file(s) that source the job")
+        return self
+
     @field_validator("refresh")
     @classmethod
     def _refresh(cls, refresh: str | None) -> str | None:
@@ -126,133 +148,125 @@ class EnvFilesSource(BaseModel):
         return refresh
 
     def images(self, *, repo_root: Path, config_file: Path, defaults: ImageSpec) -> list[ImageSpec]:
-        """One ImageSpec per gated env file, in sorted file order."""
+        """One ImageSpec per gated env file, in sorted file order. Jobs whose needed values
+        are unknown are collected in `failures` (located errors); the others still import."""
         base = config_file.parent  # paths stay as given (symlinks kept), like repo_root
-        config_shown = _shown(config_file, repo_root)
-        context, dockerfile = _join(base, self.context), _join(base, self.dockerfile)
+        config_shown = shown(config_file, repo_root)
+        context, dockerfile = join(base, self.context), join(base, self.dockerfile)
         for path, what in ((context, "context"), (dockerfile, "dockerfile")):
             exists = path.is_dir() if what == "context" else path.is_file()
             if not exists:
-                raise ConfigError(f"{what} {_shown(path, repo_root)} not found", file=config_shown)
-        shared = [_join(base, s) for s in self.shared]
+                raise ConfigError(f"{what} {shown(path, repo_root)} not found", file=config_shown)
+        shared = [join(base, s) for s in self.shared]
         jobs = sorted(
-            (_join(p) for p in base.glob(self.glob) if p.is_file() and _join(p) not in shared),
-            key=lambda p: _shown(p, repo_root),
+            (join(p) for p in base.glob(self.glob) if p.is_file() and join(p) not in shared),
+            key=lambda p: shown(p, repo_root),
         )
         if not jobs:
             raise ConfigError(
                 f'[[source]] kind = "envfiles": glob {self.glob!r} matched no env files '
-                f"(relative to {_shown(base, repo_root)})",
+                f"(relative to {shown(base, repo_root)})",
                 file=config_shown,
             )
-        extra_inputs = tuple(_shown(_join(base, pattern), repo_root) for pattern in self.inputs)
+        extra_inputs = tuple(shown(join(base, pattern), repo_root) for pattern in self.inputs)
         refresh = defaults.refresh_seconds if self.refresh is None else parse_duration(self.refresh)
         specs: list[ImageSpec] = []
         seen: dict[str, str] = {}  # image name -> file[:line] that produced it
-        for job in jobs:
-            files = [job, *shared] if self.order == "job-first" else [*shared, job]
-            env = read_env(files, initial=self.initial_env, root=repo_root)
-            if not env.values.get(self.gate):
-                continue  # host-only job: not an image
-            name, line = self._image_name(env, job, repo_root)
-            if name in seen:
-                raise ConfigError(
-                    f"image name {name!r} is produced by both {seen[name]} and "
-                    f"{_shown(job, repo_root)}",
-                    file=_shown(job, repo_root),
-                    line=line,
-                    hint=f"give each env file its own {self.name}",
+        self._failures = failures = []
+        self._trees = {}
+        for path in jobs:
+            try:
+                job = self._read(path, base, repo_root)
+                spec = self._spec(job, context, dockerfile, defaults, seen)
+            except ConfigError as error:
+                failures.append(error)
+                continue
+            if spec is not None:
+                specs.append(
+                    replace(
+                        spec,
+                        extra_inputs=extra_inputs or defaults.extra_inputs,
+                        depends_on=tuple(self.depends_on),
+                        refresh_seconds=refresh,
+                    )
                 )
-            seen[name] = ":".join([_shown(job, repo_root), *([str(line)] if line else [])])
-            build_args = {**defaults.build_args}
-            for arg, source in self.build_args.items():
-                build_args[arg] = self._build_arg(arg, source, env, job, context, repo_root)
-            specs.append(
-                replace(
-                    defaults,
-                    name=name,
-                    repo_root=repo_root,
-                    context=context,
-                    dockerfile=dockerfile,
-                    build_args=build_args,
-                    platforms=(self._platform_of(env, job, repo_root),),
-                    extra_inputs=extra_inputs or defaults.extra_inputs,
-                    depends_on=tuple(self.depends_on),
-                    refresh_seconds=refresh,
-                    origin=Origin(file=_shown(job, repo_root), line=line),
-                )
-            )
         return specs
 
-    def _image_name(self, env: EnvResult, job: Path, repo_root: Path) -> tuple[str, int | None]:
-        """The image name and the line of its assignment in `job` (None if set elsewhere)."""
-        value = env.values.get(self.name, "")
-        where, line = _where(env, self.name, job, repo_root)
-        if not value:
-            gate_where, gate_line = _where(env, self.gate, job, repo_root)
+    def _read(self, path: Path, base: Path, repo_root: Path) -> Job:
+        workdir = join(base, self.workdir)
+        initial = dict(self.env)
+        if self.job_var is not None:
+            initial[self.job_var] = "./" + Path(os.path.relpath(path, workdir)).as_posix()
+            files = [join(base, s) for s in self.shared]
+        else:
+            shared = [join(base, s) for s in self.shared]
+            files = [path, *shared] if self.order == "job-first" else [*shared, path]
+        env = read_env(files, initial=initial, root=repo_root, cwd=workdir, trees=self._trees)
+        if self.job_var is not None and path not in env.files and env.everything is None:
             raise ConfigError(
-                f"sets {self.gate} (so it is an image) but not {self.name}, the image name",
-                file=gate_where,
-                line=gate_line,
+                f"the shared files never source the job file (with {self.job_var}="
+                f"{initial[self.job_var]})",
+                file=shown(files[0], repo_root),
+                hint=f'the shared file should `source "${{{self.job_var}}}"`',
             )
-        name = self.name_prefix + value
-        if not _REPOSITORY.fullmatch(name) or len(name) > 255:
-            raise ConfigError(
-                f"image name {name!r} (from {self.name}) is not a valid docker repository name"
-                + ("" if where == _shown(job, repo_root) else f" (for {_shown(job, repo_root)})"),
-                file=where,
-                line=line,
-                hint="use lowercase path components [a-z0-9]+ joined by '.', '_' or '-', "
-                "separated by '/'",
-            )
-        return name, line if where == _shown(job, repo_root) else None
+        return Job(path, env, repo_root, self.job_var)
 
-    def _platform_of(self, env: EnvResult, job: Path, repo_root: Path) -> str:
-        if self.platform_var is None:
-            return self.platform_default
-        platform = env.values.get(self.platform_var) or self.platform_default
-        if not _PLATFORM.fullmatch(platform):
-            where, line = _where(env, self.platform_var, job, repo_root)
+    def _spec(
+        self, job: Job, context: Path, dockerfile: Path, defaults: ImageSpec, seen: dict[str, str]
+    ) -> ImageSpec | None:
+        if not job.needed(self.gate, "the gate: is this job an image?", self.name):
+            return None  # host-only job: not an image
+        name, line = job.image_name(self.name, self.gate, self.name_prefix)
+        if name in seen:
             raise ConfigError(
-                f"invalid platform {platform!r} in {self.platform_var}",
-                file=where,
+                f"image name {name!r} is produced by both {seen[name]} and {job.shown}",
+                file=job.shown,
                 line=line,
-                hint="use 'linux' (the builder's native architecture) or OS/ARCH, e.g. linux/arm64",
+                hint=f"give each env file its own {self.name}",
             )
-        return platform
+        seen[name] = ":".join([job.shown, *([str(line)] if line else [])])
+        build_args = {**defaults.build_args}
+        provenance: list[tuple[str, str]] = []
+        for arg, source in self.build_args.items():
+            build_args[arg], origin = self._build_arg(arg, source, job, context)
+            provenance.append((f"build-arg {arg}", origin))
+        platform, platform_origin = job.platform(
+            self.platform_var, self.platform_default, self.name
+        )
+        provenance.append(("platform", platform_origin))
+        return replace(
+            defaults,
+            name=name,
+            repo_root=job.repo_root,
+            context=context,
+            dockerfile=dockerfile,
+            build_args=build_args,
+            platforms=(platform,),
+            origin=Origin(file=job.shown, line=line),
+            provenance=tuple(provenance),
+        )
 
     def _build_arg(
-        self, arg: str, source: BuildArgFrom, env: EnvResult, job: Path, context: Path, root: Path
-    ) -> str:
+        self, arg: str, source: BuildArgFrom, job: Job, context: Path
+    ) -> tuple[str, str]:
         if source.value is not None:
-            return source.value
+            return source.value, "config (value)"
         if source.var is not None:
-            if source.var not in env.values:
+            value = job.needed(source.var, f"build arg {arg}", self.name)
+            if value is None:
                 raise ConfigError(
                     f"build arg {arg}: variable {source.var} is not set",
-                    file=_shown(job, root),
-                    hint="set it in the env file, a shared file, or the source's initial_env",
+                    file=job.shown,
+                    hint="set it in the env file, a shared file, or the source's [source.env]",
                 )
-            return env.values[source.var]
+            return value, job.origin_text(source.var)
         try:
-            relative = job.relative_to(context).as_posix()
+            relative = job.path.relative_to(context).as_posix()
         except ValueError:
             raise ConfigError(
-                f"build arg {arg}: env file is outside the build context {_shown(context, root)}",
-                file=_shown(job, root),
+                f"build arg {arg}: env file is outside the build context "
+                f"{shown(context, job.repo_root)}",
+                file=job.shown,
             ) from None
-        return f"./{relative}" if source.file_path == "dot-relative" else relative
-
-
-def _join(base: Path, *parts: str) -> Path:
-    """`base / parts` with `..` and `.` folded lexically (no symlink resolution)."""
-    return Path(os.path.normpath(base.joinpath(*parts)))
-
-
-def _where(env: EnvResult, var: str, job: Path, repo_root: Path) -> tuple[str, int | None]:
-    """Where to blame `var`'s value: the job file's last assignment of it, else the last one
-    anywhere (a shared file), else the job file without a line (initial_env)."""
-    places = env.history.get(var, ())
-    in_job = [line for path, line in places if path == job]
-    file, line = (job, in_job[-1]) if in_job else places[-1] if places else (job, None)
-    return _shown(file, repo_root), line
+        value = f"./{relative}" if source.file_path == "dot-relative" else relative
+        return value, f"{job.shown} (its own path)"
