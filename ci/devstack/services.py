@@ -60,15 +60,17 @@ def registry_gc(lay: Layout) -> str:
     """distribution's own garbage collection on the filesystem registry; returns its summary.
 
     `prebuild gc` only deletes manifests; their blobs stay on disk until this runs. The registry
-    must not serve while it runs (a push in between could lose blobs), so it is stopped, collected
-    with --delete-untagged (a re-pushed `buildcache` leaves its old manifest untagged) and
-    started again on the same pidfile, config and port, even when the collection fails.
+    must not serve while it runs (a push in between could lose blobs), so it is stopped,
+    collected and started again on the same pidfile, config and port, even when the collection
+    fails. Never with --delete-untagged: distribution 2.8 then deletes the untagged children of
+    every multi-platform index (distribution#3178); prebuild deletes the manifests it
+    superseded (old cache manifests, deleted indexes' children) itself.
     """
     config = fs_registry_config(lay)
     procs.stop(lay.pids / "registry.pid")
     try:
         proc = subprocess.run(
-            [_registry_binary(), "garbage-collect", "--delete-untagged", str(config)],
+            [_registry_binary(), "garbage-collect", str(config)],
             capture_output=True,
             text=True,
             env=_clean_env(),

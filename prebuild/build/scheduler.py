@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 
 from prebuild import graph
 from prebuild.build import revision as git
-from prebuild.build import split
+from prebuild.build import split, tidy
 from prebuild.build.display import Display
 from prebuild.cache import backends
 from prebuild.engine import capability, races
@@ -126,6 +126,7 @@ def build_one(
                 result.reason = f"export retried: another build wrote {name} at the same moment"
                 display.line(plan.name, f"{result.reason}; running again (all steps cached)")
 
+            previous = tidy.before(project, request) if options.push else {}
             built = races.build(
                 request, on_line=lambda text: display.line(plan.name, text), on_retry=raced
             )
@@ -133,6 +134,8 @@ def build_one(
                 synced := backends.finish(plan.spec.cache, cache, name=plan.name, track=track)
             ):
                 display.line(plan.name, synced)
+        if tidied := tidy.after(project, previous):
+            display.line(plan.name, tidied)
         result.cache_hits, result.cache_steps = built.progress.cached, built.progress.total
         result.pushed = list(request.tags) if options.push else []
     except PrebuildError as error:

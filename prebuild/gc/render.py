@@ -62,7 +62,8 @@ def _registry_lines(repo: str, report: RegistryGcReport | str) -> list[str]:
     if isinstance(report, str):
         return [f"registry {repo}: error: {report}"]
     verb = "would delete" if report.dry_run else "deleted"
-    manifests = len({info.digest for info in report.deleted})
+    # a deleted index's per-platform manifests are deleted with it
+    manifests = len({info.digest for info in report.deleted}) + len(report.children_deleted)
     lines = [
         f"registry {repo}: kept {len(report.kept)} tags, {verb} {len(report.deleted)} "
         f"tags ({manifests} manifests, ~{human_bytes(report.bytes_freed)})"

@@ -24,19 +24,28 @@ from prebuild.registry.refs import ImageRef
 
 WORKERS = 8
 _KEY_TAG = re.compile(rf"[0-9a-f]{{{TAG_LENGTH}}}")
-# --delete-untagged matters: every cache export re-points `buildcache` and leaves the previous
-# cache manifest untagged, and a plain garbage-collect keeps every manifest's blobs, so the
-# registry would grow by one full cache per night (checked on distribution 2.8).
+# A split build's platform tag: KEYTAG-os-arch[-variant] (build/split.py).
+_PLATFORM_TAG = re.compile(rf"(?P<key>[0-9a-f]{{{TAG_LENGTH}}})-[a-z0-9]+(?:-[a-z0-9]+)+")
+# Without --delete-untagged: prebuild deletes what it superseded itself (old cache manifests,
+# the per-platform manifests of the indexes it deletes), and distribution 2.8's
+# --delete-untagged would delete the untagged children of every multi-platform index
+# (distribution#3178), leaving kept tags unpullable.
 STORAGE_NOTE = (
     "deleting manifests frees no storage until the registry's own garbage collection runs "
-    "(distribution: `registry garbage-collect --delete-untagged CONFIG`, registry stopped or "
-    "read-only; without --delete-untagged it also keeps every old buildcache manifest)"
+    "(distribution: `registry garbage-collect CONFIG`, registry stopped or read-only; do not "
+    "add --delete-untagged on distribution 2.8: it breaks multi-platform images)"
 )
 
 
 def is_key_tag(tag: str) -> bool:
     """A content-key tag (keys.tag_for): the only kind gc may delete."""
     return _KEY_TAG.fullmatch(tag) is not None
+
+
+def platform_tag_key(tag: str) -> str | None:
+    """The key tag a split build's platform tag belongs to (None: not a platform tag)."""
+    match = _PLATFORM_TAG.fullmatch(tag)
+    return match["key"] if match else None
 
 
 @dataclass(frozen=True)
@@ -49,6 +58,8 @@ class TagInfo:
     size: int
     # digest -> size of every blob/manifest the tag's manifest names (for bytes_freed)
     blobs: tuple[tuple[str, int], ...] = field(default=(), compare=False, repr=False)
+    # the manifests an index lists: deleted with it (nothing else keeps them, see below)
+    children: tuple[str, ...] = field(default=(), compare=False, repr=False)
 
     def as_json(self) -> dict[str, Any]:
         created = self.created.isoformat() if self.created else None
@@ -66,6 +77,7 @@ class RegistryGcReport:
     bytes_freed: int  # approximate: deleted manifests' blobs that no kept manifest names
     dry_run: bool
     not_deleted: list[TagInfo] = field(default_factory=list)  # chosen, left after a refusal
+    children_deleted: list[str] = field(default_factory=list)  # per-platform manifests
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -76,6 +88,7 @@ class RegistryGcReport:
             "not_deleted": [info.as_json() for info in self.not_deleted],
             "refused": self.refused,
             "bytes_freed": self.bytes_freed,
+            "children_deleted": self.children_deleted,
         }
 
 
@@ -101,8 +114,12 @@ def plan_retention(
         raise ValueError("keep must be >= 0")
     why: dict[str, str] = {}
     candidates: list[TagInfo] = []
+    key_tags = {info.tag for info in tags if is_key_tag(info.tag)}
+    following: list[TagInfo] = []  # platform tags of a present key tag: its fate is theirs
     for info in tags:
-        if not is_key_tag(info.tag):
+        if platform_tag_key(info.tag) in key_tags:
+            following.append(info)
+        elif not is_key_tag(info.tag):
             why[info.tag] = "moving tag" if info.tag in protected_tags else "not a key tag"
         elif info.tag in protected_tags:
             why[info.tag] = "protected tag"
@@ -131,6 +148,10 @@ def plan_retention(
             why[info.tag] = f"same manifest as '{holders[info.digest]}'"
         else:
             deleted.append(info)
+    for info in following:  # a doomed key tag's platform tags go with its index's children
+        key = platform_tag_key(info.tag) or ""
+        if key in why:
+            why[info.tag] = f"platform tag of '{key}'"
     order = {info.tag: i for i, info in enumerate(sorted(tags, key=_report_order))}
     kept = sorted(why.items(), key=lambda item: order[item[0]])
     deleted.sort(key=_newest_first, reverse=True)
@@ -211,14 +232,17 @@ def collect(
     by_digest = dict(zip(digests, inspected, strict=True))
     infos = []
     for tag, digest in digest_of.items():
-        created, blobs = by_digest[digest]
-        infos.append(TagInfo(tag, digest, created, sum(size for _, size in blobs), blobs))
+        created, blobs, kids = by_digest[digest]
+        size = sum(n for _, n in blobs)
+        infos.append(TagInfo(tag, digest, created, size, blobs, kids))
     kept, doomed = plan_retention(
         infos, keep=keep, max_age_seconds=max_age_seconds, protected_tags=protected_tags, now=clock
     )
     deleted, left, refused = (doomed, [], False) if not apply else _delete(client, repo, doomed)
     kept_tags = {tag for tag, _ in kept}
     kept_infos = [info for info in infos if info.tag in kept_tags]
+    orphans = _orphaned_children(deleted, kept_infos + left)
+    gone = orphans if not apply or refused else _delete_children(client, repo, orphans)
     return RegistryGcReport(
         image=repo.name,
         kept=kept,
@@ -227,7 +251,28 @@ def collect(
         bytes_freed=bytes_freed(deleted, kept_infos + left),
         dry_run=not apply,
         not_deleted=left,
+        children_deleted=gone,
     )
+
+
+def _orphaned_children(deleted: Iterable[TagInfo], kept: Iterable[TagInfo]) -> list[str]:
+    """The per-platform manifests of deleted indexes that no kept tag names or lists.
+
+    Untagged, they would keep their layers alive through a plain registry GC forever; the GC
+    that deletes untagged manifests also breaks every kept index on distribution 2.8.
+    """
+    used = {d for info in kept for d in (info.digest, *info.children)}
+    found = {c: None for info in deleted for c in info.children if c not in used}
+    return list(found)
+
+
+def _delete_children(client: RegistryClient, repo: ImageRef, digests: list[str]) -> list[str]:
+    done = []
+    for digest in digests:
+        if not client.delete_manifest(repo, digest):
+            break
+        done.append(digest)
+    return done
 
 
 def _delete(
@@ -248,25 +293,29 @@ def _delete(
 
 def _inspect(
     client: RegistryClient, repo: ImageRef, digest: str, want_created: bool
-) -> tuple[datetime | None, tuple[tuple[str, int], ...]]:
-    """(created, blobs) of one manifest digest; an index counts all its manifests' blobs."""
+) -> tuple[datetime | None, tuple[tuple[str, int], ...], tuple[str, ...]]:
+    """(created, blobs, children) of one manifest digest; an index counts all its manifests'
+    blobs, and lists them as children."""
     ref = repo.with_digest(digest)
     manifest = client.get_manifest(ref)
     if manifest is None:  # deleted meanwhile: nothing to free, and no age to judge by
-        return None, ()
+        return None, (), ()
     blobs: dict[str, int] = {digest: len(manifest.raw)}
+    children: list[str] = []
     if manifest.is_index:
         for entry in manifest.json.get("manifests") or []:
             child_digest = entry.get("digest") if isinstance(entry, dict) else None
             if not isinstance(child_digest, str):
                 continue
+            children.append(child_digest)
             child = client.get_manifest(repo.with_digest(child_digest))
             if child is not None:
                 blobs[child.digest] = len(child.raw)
                 blobs.update(_descriptors(child.json))
     else:
         blobs.update(_descriptors(manifest.json))
-    return _created(client, ref) if want_created else None, tuple(blobs.items())
+    created = _created(client, ref) if want_created else None
+    return created, tuple(blobs.items()), tuple(children)
 
 
 def _created(client: RegistryClient, ref: ImageRef) -> datetime | None:

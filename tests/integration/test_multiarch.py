@@ -32,14 +32,22 @@ UNAME = {"linux/amd64": "x86_64", "linux/arm64": "aarch64", "linux/s390x": "s390
 S390X_ENTRY = Path("/proc/sys/fs/binfmt_misc/qemu-s390x")
 
 
-def make_repo(root: Path, stack: Stack, registry: str, images: dict[str, list[str]]) -> Path:
-    """One image per entry, FROM the seeded base, recording its build-time `uname -m`."""
-    toml = [f'registry = "{registry}"', "jobs = 2", ""]
+def make_repo(
+    root: Path,
+    stack: Stack,
+    registry: str,
+    images: dict[str, list[str]],
+    *,
+    extra: str = "",
+    noise: int = 0,
+) -> Path:
+    """One image per entry, FROM the seeded base, recording its build-time `uname -m`;
+    `noise` random bytes in a last layer make every rebuild leave real garbage."""
+    toml = [f'registry = "{registry}"', "jobs = 2", extra, ""]
     for name, platforms in images.items():
-        write(
-            root / name / "Dockerfile",
-            f"FROM {stack.base_image}\nRUN uname -m > /m\nCOPY note.txt /note.txt\n",
-        )
+        steps = [f"FROM {stack.base_image}", "RUN uname -m > /m", "COPY note.txt /note.txt"]
+        steps += [f"RUN head -c {noise} /dev/urandom > /noise"] if noise else []
+        write(root / name / "Dockerfile", "\n".join(steps) + "\n")
         write(root / name / "note.txt", f"{name}\n")
         toml += ["[[image]]", f'name = "{name}"', f'context = "{name}"']
         toml += [f"platforms = {json.dumps(platforms)}", ""]
@@ -198,3 +206,105 @@ def test_split_build_two_platform_runs_and_merge_give_one_pullable_key_tag(
         result = pull(stack, repo, "img", local, "--platform", platform)
         assert result["outcome"] == "pulled", result
         assert docker_run(stack, platform, local, "cat", "/m") == UNAME[platform]
+
+
+# -- retention with distribution 2.8 ----------------------------------------------------------
+
+
+def blob(storage: Path, digest: str) -> Path:
+    hexpart = digest.removeprefix("sha256:")
+    return storage / "docker/registry/v2/blobs/sha256" / hexpart[:2] / hexpart / "data"
+
+
+def repo_live_and_stored(storage: Path, repository: str) -> tuple[int, int]:
+    """(bytes the repository's tags need, bytes of every blob the repository links that is
+    still on disk), read from distribution's filesystem layout, not through prebuild."""
+    root = storage / "docker/registry/v2/repositories" / repository
+    live: set[str] = set()
+
+    def mark(digest: str) -> None:
+        if digest in live or not blob(storage, digest).exists():
+            return
+        live.add(digest)
+        doc = json.loads(blob(storage, digest).read_bytes())
+        for desc in [doc.get("config"), *(doc.get("layers") or [])]:
+            if isinstance(desc, dict):
+                live.add(desc["digest"])
+        for child in doc.get("manifests") or []:
+            mark(child["digest"])
+
+    for link in root.glob("_manifests/tags/*/current/link"):
+        mark(link.read_text().strip())
+    linked = {
+        "sha256:" + link.parent.name
+        for pattern in ("_layers/sha256/*/link", "_manifests/revisions/sha256/*/link")
+        for link in root.glob(pattern)
+    }
+    size = {d: blob(storage, d).stat().st_size for d in linked | live if blob(storage, d).exists()}
+    return sum(size[d] for d in live if d in size), sum(size.values())
+
+
+def pullable_platforms(stack: Stack, repository: str, tag: str) -> list[str]:
+    """Platforms of REPO:TAG whose manifest, config and every layer the registry serves."""
+    base = f"http://{stack.registry}/v2/{repository}"
+    index = requests.get(f"{base}/manifests/{tag}", headers={"Accept": ACCEPT}, timeout=10)
+    assert index.status_code == 200, (tag, index.status_code)
+    found = []
+    for entry in index.json().get("manifests") or []:
+        child = requests.get(
+            f"{base}/manifests/{entry['digest']}", headers={"Accept": ACCEPT}, timeout=10
+        )
+        if child.status_code != 200:
+            continue
+        doc = child.json()
+        blobs = [doc["config"], *doc["layers"]]
+        if all(
+            requests.head(f"{base}/blobs/{d['digest']}", timeout=10).status_code == 200
+            for d in blobs
+        ):
+            found.append(f"{entry['platform']['os']}/{entry['platform']['architecture']}")
+    return sorted(found)
+
+
+def test_after_retention_and_registry_gc_every_kept_tag_pulls_for_every_platform(
+    stack: Stack, tmp_path: Path, unique: str
+) -> None:
+    """distribution 2.8's `garbage-collect --delete-untagged` deletes index children
+    (distribution#3178); the stack's GC runs without it and prebuild deletes what it
+    superseded itself. Ten nights of a changing two-platform image stay bounded."""
+    registry = f"{stack.registry}/{unique}"
+    two = ["linux/amd64", "linux/arm64"]
+    # 400 kB per platform and night next to the 2 MB busybox of each platform: an old cache
+    # or an old index's children left behind would show within a few nights
+    gc_keep = "[gc]\nkeep = 2\n"
+    repo = make_repo(tmp_path, stack, registry, {"img": two}, extra=gc_keep, noise=400_000)
+    storage = Path(stack.env["PREBUILD_STACK_DATA"]) / "registry"
+    repository = f"{unique}/img"
+    ratios = []
+    for night in range(10):
+        write(repo / "img" / "note.txt", f"night {night}\n")
+        run = cli(stack, repo, "build", report=True)
+        assert run.returncode == 0 and built(run) == {"img": "built"}, run.stderr[-3000:]
+        gc = cli(stack, repo, "gc", "--apply", "--json")
+        assert gc.returncode == 0, gc.stderr[-3000:]
+        collected = subprocess.run(
+            [str(STACK), "registry-gc"], env=stack.run_env(), capture_output=True, text=True
+        )
+        assert collected.returncode == 0, collected.stderr
+        (report,) = json.loads(gc.stdout)["registry"]
+        kept = [k["tag"] for k in report["kept"] if k["tag"] not in ("buildcache",)]
+        kept = [t for t in kept if not t.startswith("buildcache")]
+        assert len([t for t in kept if t != "latest"]) == min(night + 1, 2), report["kept"]
+        for tag in kept:
+            assert pullable_platforms(stack, repository, tag) == two, (night, tag)
+        live, stored = repo_live_and_stored(storage, repository)
+        ratios.append(stored / live)
+    print(f"\nstored/live per night: {', '.join(f'{r:.3f}' for r in ratios)}")
+    assert max(ratios) <= 1.25, ratios
+
+    wipe_engine(stack.docker)  # and the real client agrees: every kept tag, every platform
+    for tag in kept:
+        for platform in two:
+            ref = f"{registry}/img:{tag}"
+            stack.docker.image.pull(ref, quiet=True, platform=platform)
+            assert docker_run(stack, platform, ref, "cat", "/m") == UNAME[platform]

@@ -263,8 +263,8 @@ def test_dry_run_sends_no_delete(fake, client, repo) -> None:
     freed = repo["k3"][1] + repo["k4"][1] - 2 * 1000 - 400
     assert report.bytes_freed == freed
     assert "garbage" in STORAGE_NOTE
-    # a plain garbage-collect keeps the untagged old buildcache manifests and their blobs
-    assert "--delete-untagged" in STORAGE_NOTE
+    # distribution 2.8's --delete-untagged deletes the children of multi-platform indexes
+    assert "do not add --delete-untagged" in STORAGE_NOTE
 
 
 def test_apply_deletes_each_chosen_digest_once(fake, client, repo) -> None:
@@ -337,3 +337,59 @@ def test_tag_vanishing_during_gc_is_skipped(fake, client, repo) -> None:
     fake.tags[REPO].append(key(42))  # listed, but HEAD says 404
     report = run(fake, client, apply=False)
     assert key(42) not in dict(report.kept) and key(42) not in {i.tag for i in report.deleted}
+
+
+# -- multi-platform indexes ------------------------------------------------------------------
+
+
+def index_of(fake: FakeRegistry, tag: str, days_old: float, *layers: str) -> tuple[str, list[str]]:
+    """A two-platform index under `tag`: (index digest, child digests)."""
+    children = []
+    for arch in ("amd64", "arm64"):
+        digest, _ = push(fake, days_old=None, layers={f"{layer}-{arch}": 10 for layer in layers})
+        children.append({"mediaType": OCI_MANIFEST, "digest": digest, "size": 1,
+                         "platform": {"os": "linux", "architecture": arch}})  # fmt: skip
+    created = {CREATED: (NOW - timedelta(days=days_old)).isoformat()}
+    body = {"schemaVersion": 2, "manifests": children, "annotations": created}
+    index = fake.put_manifest(REPO, tag, body, OCI_INDEX)
+    fake.tags.setdefault(REPO, []).append(tag)
+    return index, [c["digest"] for c in children]
+
+
+def test_a_deleted_index_takes_its_platform_manifests_with_it(fake, client) -> None:
+    """Untagged, the children would keep their layers through a plain registry GC forever
+    (and the GC that deletes untagged manifests breaks kept indexes on distribution 2.8)."""
+    new, new_children = index_of(fake, key(0), 1, "new")
+    old, old_children = index_of(fake, key(1), 9, "old")
+    shared, _ = index_of(fake, key(2), 20, "x")
+    # an older index listing one of the newest index's children: that child must stay
+    fake.manifests[(REPO, key(2))] = fake.manifests[(REPO, new)]
+    report = run(fake, client, apply=True, keep=1)
+    assert {i.tag for i in report.deleted} == {key(1)}  # key(2) shares key(0)'s manifest
+    assert sorted(report.children_deleted) == sorted(old_children)
+    assert deletes(fake) == sorted([old, *old_children])
+    assert set(new_children).isdisjoint(deletes(fake)) and shared not in deletes(fake)
+
+
+def test_a_dry_run_lists_the_children_it_would_delete(fake, client) -> None:
+    index_of(fake, key(0), 1, "new")
+    _, old_children = index_of(fake, key(1), 9, "old")
+    report = run(fake, client, apply=False, keep=1)
+    assert sorted(report.children_deleted) == sorted(old_children)
+    assert deletes(fake) == []
+
+
+def test_platform_tags_of_a_split_build_follow_their_key_tag(fake, client) -> None:
+    _, new_children = index_of(fake, key(0), 1, "new")
+    old, old_children = index_of(fake, key(1), 9, "old")
+    for digest, arch in zip(new_children, ("amd64", "arm64"), strict=True):
+        fake.manifests[(REPO, f"{key(0)}-linux-{arch}")] = fake.manifests[(REPO, digest)]
+        fake.tags[REPO].append(f"{key(0)}-linux-{arch}")
+    for digest, arch in zip(old_children, ("amd64", "arm64"), strict=True):
+        fake.manifests[(REPO, f"{key(1)}-linux-{arch}")] = fake.manifests[(REPO, digest)]
+        fake.tags[REPO].append(f"{key(1)}-linux-{arch}")
+    report = run(fake, client, apply=True, keep=1)
+    kept = dict(report.kept)
+    assert kept[f"{key(0)}-linux-arm64"] == f"platform tag of '{key(0)}'"
+    assert f"{key(1)}-linux-arm64" not in kept  # deleted as the old index's child
+    assert deletes(fake) == sorted([old, *old_children])
