@@ -186,6 +186,9 @@ def bytes_freed(deleted: Iterable[TagInfo], kept: Iterable[TagInfo]) -> int:
 
 # -- against a registry ---------------------------------------------------------------------
 
+# (created, blobs: digest -> size, children: the manifests an index lists)
+_Inspected = tuple[datetime | None, tuple[tuple[str, int], ...], tuple[str, ...]]
+
 
 def collect(
     client: RegistryClient,
@@ -222,7 +225,7 @@ def collect(
         digests = sorted(set(digest_of.values()))
         step = track(f"gc {repo.name}: manifests", len(digests))
 
-        def inspect(digest: str) -> tuple[datetime | None, tuple[tuple[str, int], ...]]:
+        def inspect(digest: str) -> _Inspected:
             found = _inspect(client, repo, digest, digest in dated)
             step.advance()
             return found
@@ -293,7 +296,7 @@ def _delete(
 
 def _inspect(
     client: RegistryClient, repo: ImageRef, digest: str, want_created: bool
-) -> tuple[datetime | None, tuple[tuple[str, int], ...], tuple[str, ...]]:
+) -> _Inspected:
     """(created, blobs, children) of one manifest digest; an index counts all its manifests'
     blobs, and lists them as children."""
     ref = repo.with_digest(digest)
