@@ -53,7 +53,8 @@ class Job:
 
     def label(self, name_var: str) -> str:
         value = self.env.lookup(name_var)
-        return f"image {value!r} ({self.shown})" if isinstance(value, str) and value else self.shown
+        known = isinstance(value, str) and value
+        return f"image {value!r} ({self.shown})" if known else f"the image of {self.shown}"
 
     def needed(self, var: str, why: str, name_var: str) -> str | None:
         """The variable's known value (None when unset); an unknown value is an error."""

@@ -104,14 +104,14 @@ def test_host_only_job_is_not_an_image() -> None:
 
 
 def test_base_defaults_when_not_overridden() -> None:
-    specs = images(FIXTURE, initial_env={})
+    specs = images(FIXTURE, env={})
     assert {s.build_args["CI_IMAGE_NAME_TAG"] for s in specs} == {
         "docker.io/library/debian:bookworm"
     }
 
 
 def test_initial_env_overrides_shared_defaults() -> None:
-    specs = images(FIXTURE, initial_env={"PREBUILD_BASE": "r/b:1", "BASE_ROOT_DIR": "/other"})
+    specs = images(FIXTURE, env={"PREBUILD_BASE": "r/b:1", "BASE_ROOT_DIR": "/other"})
     assert {s.build_args["BASE_ROOT_DIR"] for s in specs} == {"/other"}
     assert {s.build_args["CI_IMAGE_NAME_TAG"] for s in specs} == {"r/b:1"}
 
@@ -283,7 +283,6 @@ def test_inputs_depends_on_and_refresh() -> None:
         ({"build_args": {"A": {"file_path": "absolute"}}}, "dot-relative"),
         ({"build_args": {"A": {"var": "not-a-name"}}}, "not a shell variable name"),
         ({"gate": "1BAD"}, "not a shell variable name"),
-        ({"initial_env": {"A B": "x"}}, "not a shell variable name"),
         ({"env": {"A B": "x"}}, "not a shell variable name"),
         ({"job_var": "FILE_ENV", "shared": []}, "job_var needs the shared file"),
         ({"order": "last"}, "job-first"),

@@ -331,3 +331,12 @@ def test_fixture_env_files_match_bash(job: str) -> None:
     assert {n: result.values[n] for n in result.exported} == bash_env(
         files, initial, allexport=False
     )
+
+
+def test_a_10_mb_value_is_read_exactly(tmp_path: Path) -> None:
+    """Reading is linear in the file size (bench/envfiles_scale.py measures it)."""
+    value = "x" * 5_000_000 + "\\$" * 100_000 + "y" * 5_000_000
+    (path,) = _write(tmp_path, [f'A="{value}"\nB=${{A:+set}}\n'])
+    result = read_env([path])
+    assert result.values["A"] == value.replace("\\$", "$")
+    assert result.values["B"] == "set"
