@@ -10,7 +10,7 @@ import socket
 import sys
 from contextlib import contextmanager
 
-from devstack import authregistry, emulation, engine, packages, procs, seed, services
+from devstack import authregistry, emulation, engine, packages, podman, procs, seed, services
 from devstack.layout import (
     ACCESS_KEY,
     BASE_IMAGE_REPO,
@@ -20,6 +20,7 @@ from devstack.layout import (
     PUSH_PASSWORD,
     PUSH_USER,
     REGION,
+    ROOTLESS_USER,
     SECRET_KEY,
     Layout,
     layout,
@@ -77,6 +78,7 @@ def up(lay: Layout, engines: int | None = None) -> None:
         except procs.StackError as error:  # native builds still work: warn, do not fail
             say(f"warning: {error}")
         engine.write_docker_config(lay)
+        podman.ensure(lay, say)
         moto_server = services.ensure_tools_venv(lay, say)
         for name, port, env_name, start in (
             (
@@ -232,6 +234,9 @@ def env_lines(lay: Layout) -> list[str]:
         "PREBUILD_TEST_AUTH_PUSH_PASSWORD": PUSH_PASSWORD,
         "PREBUILD_TEST_AUTH_PULL_USER": PULL_USER,
         "PREBUILD_TEST_AUTH_PULL_PASSWORD": PULL_PASSWORD,
+        "CONTAINERS_CONF": str(podman.containers_conf(lay)),
+        "CONTAINERS_STORAGE_CONF": str(podman.storage_conf(lay)),
+        "PREBUILD_TEST_ROOTLESS_USER": ROOTLESS_USER,
         "PREBUILD_STACK_LOGS": str(lay.logs),
         "PREBUILD_STACK_DATA": str(lay.state),
         "AWS_ACCESS_KEY_ID": ACCESS_KEY,

@@ -25,6 +25,7 @@ BASE_IMAGE_TAG = "stable"
 # Accounts of the authenticated registries (test-only values, printed by `ci/stack env`).
 PUSH_USER, PUSH_PASSWORD = "prebuild-push", "push-pw-8e3c1f0a-test-only"
 PULL_USER, PULL_PASSWORD = "prebuild-pull", "pull-pw-5b7d2e94-test-only"
+ROOTLESS_USER = "prebuild-rootless"  # a runner account with rootless podman
 TOKEN_SERVICE = "prebuild-stack-registry"  # the `service` / JWT audience
 TOKEN_ISSUER = "prebuild-stack-tokens"
 

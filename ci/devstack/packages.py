@@ -27,6 +27,9 @@ SYSTEM_PACKAGES = (
     "qemu-user-static",
     "binfmt-support",
     "chromium",
+    "podman",  # the runner side: `prebuild pull --engine podman`, rootful and rootless
+    "uidmap",  # newuidmap/newgidmap for rootless podman
+    "python3",  # the rootless runner user's interpreter (root's may be out of its reach)
 )
 ENGINE_PACKAGES = ("docker.io", "containerd", "docker-buildx", "docker-cli")
 ENGINE_SUITE = "trixie"

@@ -13,6 +13,7 @@ from prebuild.cli.options import config_option
 from prebuild.config.load import load_project
 from prebuild.deadline import Deadline
 from prebuild.engine.contexts import resolve_builder
+from prebuild.engine.local import ENGINES, Local, choose
 from prebuild.errors import UsageError
 from prebuild.pull import output
 from prebuild.pull.hook import Fallback, pull_one
@@ -72,6 +73,13 @@ from prebuild.pull.hook import Fallback, pull_one
     help="Platform to pull, e.g. linux/arm64 (default: the image's only platform, else the "
     "runner's). Env: PREBUILD_PULL_PLATFORM.",
 )
+@click.option(
+    "--engine",
+    type=click.Choice(ENGINES),
+    default=None,
+    help="Engine whose image store gets the image (default: docker; podman when only podman "
+    "is installed). Env: PREBUILD_ENGINE.",
+)
 @context_option
 @config_option
 def pull(
@@ -83,6 +91,7 @@ def pull(
     build_timeout: float,
     builder: str | None,
     platform: str | None,
+    engine: str | None,
     config: Path | None,
 ) -> None:
     """Pull each image by its content key; fall back to a read-only cached build. Never writes."""
@@ -91,7 +100,10 @@ def pull(
     output.check(fmt, os.environ)
     budget = Deadline(timeout, "pull")  # one for the whole command, every name included
     project = load_project(config)
-    builder = resolve_builder(builder or project.settings.builder)
+    chosen = choose(engine)
+    builder = builder or project.settings.builder
+    builder = resolve_builder(builder) if chosen == "docker" else builder
+    local = Local(chosen, builder, project.settings.insecure_registries)
     mode = cast(Fallback, fallback)  # click.Choice already restricted it to Fallback's values
     results = [
         pull_one(
@@ -104,6 +116,7 @@ def pull(
             platform=platform,
             budget=budget,
             build_timeout=build_timeout,
+            engine=local,
         )
         for name in names
     ]

@@ -19,8 +19,8 @@ from typing import Literal
 from prebuild import deadline as deadlines
 from prebuild import graph
 from prebuild.cache import backends
-from prebuild.engine import buildx, platforms
 from prebuild.engine.buildx import BuildRequest
+from prebuild.engine.local import Local
 from prebuild.engine.process import EngineTimeout
 from prebuild.errors import DockerError, PrebuildError, UsageError
 from prebuild.model import Project
@@ -76,38 +76,40 @@ def pull_one(
     platform: str | None = None,
     budget: deadlines.Deadline | None = None,
     build_timeout: float | None = None,
+    engine: Local | None = None,
 ) -> PullResult:
     """Pull NAME's key tag, or fall back. Everything up to the fallback (planning, registry,
     `docker pull`, tag) shares `budget` (default: `timeout` seconds from now); a fallback
     build gets `build_timeout` of its own, and is not tried when the engine does not answer."""
     started = time.monotonic()
+    local = engine or Local(builder=builder)
     budget = budget or deadlines.Deadline(timeout, "pull")
     with deadlines.scope(budget):
         client = make_client(project, deadline=max(1.0, timeout), budget=budget)
-        plan = make_plan(
-            project, [name], client=client, native_platform=lambda: platforms.native(builder)
-        )
+        plan = make_plan(project, [name], client=client, native_platform=local.native_platform)
         image = plan.by_name()[name]
-        chosen = runner_platform(image, platform, lambda: platforms.native(builder))
+        chosen = runner_platform(image, platform, local.native_platform)
         result = PullResult(name=name, local_name=local_name or name, key=image.key, ref=image.ref)
         entries = cache_from_entries(image)
-        result.cache_args = [f"--platform={chosen}", *cache_args(entries)]
+        # a podman job's own build line cannot take BuildKit cache arguments
+        usable = cache_args(entries) if local.reads_buildkit_cache else []
+        result.cache_args = [f"--platform={chosen}", *usable]
         if image.status in ("present", "stale") and image.ref:
             try:
-                buildx.pull(image.ref, platform=chosen)
-                buildx.tag(image.ref, result.local_name)
+                local.pull(image.ref, platform=chosen)
+                local.tag(image.ref, result.local_name)
                 result.outcome = "pulled"
             except DockerError as error:
                 result.reason = f"pull failed: {cause(error)}"
         else:
             result.reason = image.reason or image.status
     if result.outcome != "pulled":
-        if fallback == "build" and not _engine_answers(budget):
+        if fallback == "build" and not _engine_answers(local, budget):
             result.outcome = "failed"
             result.reason += "; no fallback build: the engine does not answer"
         else:
             with deadlines.scope(deadlines.Deadline(build_timeout, "fallback build")):
-                _fallback(plan, image, result, fallback, entries, builder, chosen)
+                _fallback(plan, image, result, fallback, entries, local, chosen)
     result.seconds = round(time.monotonic() - started, 2)
     return result
 
@@ -127,10 +129,10 @@ def runner_platform(image: ImagePlan, asked: str | None, native: Callable[[], st
 PING_GRACE = 1.5  # seconds the engine gets to answer once the pull budget is spent
 
 
-def _engine_answers(budget: deadlines.Deadline) -> bool:
+def _engine_answers(local: Local, budget: deadlines.Deadline) -> bool:
     """A fallback build on an engine that never answers would hang until its own deadline."""
     try:
-        return buildx.ping(max(budget.remaining(), PING_GRACE))
+        return local.ping(max(budget.remaining(), PING_GRACE))
     except EngineTimeout:
         return False
 
@@ -141,7 +143,7 @@ def _fallback(
     result: PullResult,
     fallback: Fallback,
     entries,
-    builder,
+    local: Local,
     platform: str,
 ) -> None:
     if fallback == "fail":
@@ -155,10 +157,10 @@ def _fallback(
         for sibling in missing_siblings(plan, image.name):
             step = f"sibling {sibling.name}"
             entries_of = cache_from_entries(sibling)
-            hits = _build_local(sibling, sibling.ref or "", entries_of, builder, platform)
+            hits = _build_local(sibling, sibling.ref or "", entries_of, local, platform)
             notes.append(f"built {step} locally ({hits})")
         step = "fallback build"
-        hits = _build_local(image, result.local_name, entries, builder, platform)
+        hits = _build_local(image, result.local_name, entries, local, platform)
     except PrebuildError as error:
         result.outcome = "failed"
         result.reason = "; ".join([*notes, f"{step} failed: {_why(error)}"]).lstrip("; ")
@@ -181,7 +183,7 @@ def missing_siblings(plan: Plan, name: str) -> list[ImagePlan]:
     ]
 
 
-def _build_local(image: ImagePlan, tag: str, entries, builder: str | None, platform: str) -> str:
+def _build_local(image: ImagePlan, tag: str, entries, local: Local, platform: str) -> str:
     """Build read-only into the local engine as `tag`; returns the cache hits as text.
 
     A sibling is tagged with its own key ref, which is exactly what its dependents' pins
@@ -201,15 +203,14 @@ def _build_local(image: ImagePlan, tag: str, entries, builder: str | None, platf
         cache_to=None,  # read-only: a runner never writes cache
         push=False,
         load=True,
-        builder=builder,
+        builder=local.builder,
     )
     with backends.session(
         image.spec.cache, registry=image.registry, name=image.name, write=False
     ) as cache:
         if image.spec.cache.backend == "s3-sync":
             request = _with_cache(request, cache.cache_from)
-        built = buildx.build(request, on_line=_log)
-    return f"cache {built.progress.cached}/{built.progress.total} steps"
+        return local.build(request, on_line=_log)
 
 
 def _why(error: PrebuildError) -> str:
