@@ -102,5 +102,9 @@ def gc(
     lines = [json.dumps(as_document(run), indent=2)] if as_json else text_report(run)
     for line in lines:
         click.echo(line)
+    if after_build:  # the nightly's storage point is what is left after its gc
+        from prebuild.report.nightly import record_storage
+
+        record_storage(project, run.storage(), warn=lambda t: click.echo(f"warning: {t}", err=True))
     if run.failed:
         raise PrebuildError(f"gc failed for {len(run.failed)} target(s): {', '.join(run.failed)}")

@@ -44,6 +44,22 @@ class GcRun:
     dry_run: bool
     grace_seconds: int
 
+    def storage(self) -> dict[str, int | None]:
+        """Bytes stored after this run: distinct registry blobs of the tags left, S3 blob
+        objects; None where a target failed or none is configured."""
+        reports = [r for _, _, r in self.registry]
+        registry = None
+        if reports and all(isinstance(r, RegistryGcReport) for r in reports):
+            blobs: dict[str, int] = {}
+            for report in reports:
+                assert isinstance(report, RegistryGcReport)
+                blobs.update(report.kept_blobs)
+            registry = sum(blobs.values())
+        s3 = None
+        if self.buckets and all(t.report is not None for t in self.buckets):
+            s3 = sum(t.report.bytes_stored for t in self.buckets)
+        return {"registry": registry, "s3": s3}
+
     @property
     def failed(self) -> list[str]:
         """Targets that failed: image names and s3:// locations."""

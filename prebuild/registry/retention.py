@@ -78,6 +78,8 @@ class RegistryGcReport:
     dry_run: bool
     not_deleted: list[TagInfo] = field(default_factory=list)  # chosen, left after a refusal
     children_deleted: list[str] = field(default_factory=list)  # per-platform manifests
+    # digest -> size of every blob the tags left in place name: what the repository stores
+    kept_blobs: dict[str, int] = field(default_factory=dict, repr=False)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -255,6 +257,7 @@ def collect(
         dry_run=not apply,
         not_deleted=left,
         children_deleted=gone,
+        kept_blobs={d: size for info in kept_infos + left for d, size in info.blobs},
     )
 
 

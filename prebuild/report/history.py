@@ -186,6 +186,17 @@ def record(project: Project, store: Store, doc: dict[str, Any], *, now: datetime
     return pruned
 
 
+def amend_latest(store: Store, changes: dict[str, Any]) -> str | None:
+    """Update the newest report in place (gc adds the storage it leaves); its name."""
+    names = store.names()
+    if not names:
+        return None
+    doc = store.read(names[-1])
+    doc.update(changes)
+    store.write(names[-1], json.dumps(doc, sort_keys=True).encode())
+    return names[-1]
+
+
 def newest_first(store: Store) -> Iterator[tuple[str, dict[str, Any]]]:
     """Reports from the newest back; unreadable ones are skipped, never fatal."""
     for name in reversed(store.names()):

@@ -7,7 +7,8 @@ time survives failed runs: it is taken from the newest successful report in the 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import itertools
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from prebuild.report.results import OUTCOMES
 
 
 def write_textfile(
-    path: Path, doc: Mapping[str, Any], earlier: Sequence[Mapping[str, Any]] = ()
+    path: Path, doc: Mapping[str, Any], earlier: Iterable[Mapping[str, Any]] = ()
 ) -> None:
     from prometheus_client import CollectorRegistry, Gauge, write_to_textfile
 
@@ -58,8 +59,8 @@ def write_textfile(
     write_to_textfile(str(path), registry)  # writes a temp file, then renames it
 
 
-def last_success(doc: Mapping[str, Any], earlier: Sequence[Mapping[str, Any]]) -> float | None:
-    for report in (doc, *earlier):
+def last_success(doc: Mapping[str, Any], earlier: Iterable[Mapping[str, Any]]) -> float | None:
+    for report in itertools.chain([doc], earlier):  # stops reading at the newest success
         if report.get("exit_code") == 0 and (when := parse_time(report.get("finished"))):
             return when.timestamp()
     return None

@@ -6,7 +6,7 @@ exit code stays the build's own.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -18,7 +18,7 @@ from prebuild.outfiles import Target
 from prebuild.plan.planner import Plan, make_client
 from prebuild.report import document as docs
 from prebuild.report import history, why
-from prebuild.report.results import ImageResult
+from prebuild.report.results import ImageResult, exit_code
 
 REBUILT = ("built", "planned", "failed", "blocked")  # statuses whose report says why
 
@@ -57,13 +57,7 @@ def finish(
             )  # fmt: skip
     storage: dict[str, int | None] = {"registry": None, "s3": None}
     if outputs.measure:
-        from prebuild.report.storage import measure
-
-        refs = [r.ref for r in results if r.ref and r.status in ("built", "skipped")]
-        measured = measure(project, make_client(project), refs)
-        storage = measured.as_json()
-        for result in results:
-            result.size = measured.image_sizes.get(result.ref or "")
+        storage = _measure(project, results, earlier, metrics=outputs.metrics is not None)
     doc = docs.document(
         results,
         started=started,
@@ -82,6 +76,49 @@ def finish(
     return doc
 
 
+def record_storage(
+    project: Project, storage: dict[str, int | None], *, warn: Callable[[str], None]
+) -> None:
+    """After the nightly's gc: its report in the history gets the storage gc left."""
+    if project.settings.history.store == "none":
+        return
+    store = _store(project, warn)
+    try:
+        if store is not None:
+            history.amend_latest(store, {"storage": storage, "storage_after": "gc"})
+    except PrebuildError as error:
+        warn(f"storage not recorded in the report history: {error}")
+
+
+def _measure(
+    project: Project,
+    results: Sequence[ImageResult],
+    earlier: Iterable[dict[str, Any]],
+    *,
+    metrics: bool,
+) -> dict[str, int | None]:
+    """Sizes of what was pushed (an image skipped keeps the size its key had), and storage.
+
+    When the nightly's gc runs next (`[gc] after_build`, only after a successful build), gc
+    measures storage for free while it inspects every tag (record_storage), so a no-op
+    nightly costs no extra requests; otherwise, or for the metrics file, which is written
+    now, it is measured here at one request per tag.
+    """
+    from prebuild.report.storage import image_sizes, measure
+
+    client = make_client(project)
+    newest = next(iter(earlier), {})  # sizes are carried forward night after night
+    known = {i.get("key"): i.get("size") for i in newest.get("images") or []}
+    built = [r.ref for r in results if r.ref and r.status == "built"]
+    sizes = image_sizes(client, built)
+    for result in results:
+        carried = known.get(result.key) if result.status == "skipped" else None
+        result.size = sizes.get(result.ref or "", carried)
+    if project.settings.gc_after_build and exit_code(results) == 0 and not metrics:
+        return {"registry": None, "s3": None}
+    return measure(project, client).as_json()
+
+
 def _store(project: Project, warn: Callable[[str], None]) -> history.Store | None:
     try:
         return history.open_store(project)
@@ -90,14 +127,32 @@ def _store(project: Project, warn: Callable[[str], None]) -> history.Store | Non
         return None
 
 
-def _earlier(store: history.Store | None, warn: Callable[[str], None]) -> list[dict[str, Any]]:
-    if store is None:
-        return []
-    try:
-        return [doc for _, doc in history.newest_first(store)]
-    except PrebuildError as error:
-        warn(f"report history not read from {store.where}: {error}")
-        return []
+class _Earlier:
+    """The kept reports, newest first, read only as far as a reader goes (each read is a
+    request or two: the usual night needs just the newest one)."""
+
+    def __init__(self, store: history.Store | None, warn: Callable[[str], None]) -> None:
+        self.store, self.warn = store, warn
+        self.read: list[dict[str, Any]] = []
+        self._rest: Iterator[tuple[str, dict[str, Any]]] | None = None
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        yield from list(self.read)
+        if self.store is None:
+            return
+        try:
+            if self._rest is None:
+                self._rest = history.newest_first(self.store)
+            for _, doc in self._rest:
+                self.read.append(doc)
+                yield doc
+        except PrebuildError as error:
+            self.warn(f"report history not read from {self.store.where}: {error}")
+        self.store = None  # read to the end (or failed): nothing more to fetch
+
+
+def _earlier(store: history.Store | None, warn: Callable[[str], None]) -> _Earlier:
+    return _Earlier(store, warn)
 
 
 def _targets(outputs: Outputs) -> list[tuple[str, Target]]:
@@ -118,7 +173,7 @@ def check(outputs: Outputs) -> None:
         target.check()
 
 
-def _write(doc: dict[str, Any], outputs: Outputs, earlier: list[dict[str, Any]]) -> None:
+def _write(doc: dict[str, Any], outputs: Outputs, earlier: Iterable[dict[str, Any]]) -> None:
     """The report is replaced whole (temp file + rename), the summary appended in one write,
     the metrics written by prometheus_client (which also renames a temp file)."""
     for kind, target in _targets(outputs):

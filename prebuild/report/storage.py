@@ -26,7 +26,6 @@ PARALLEL = 8
 class Storage:
     registry: int | None = None
     s3: int | None = None  # None: no S3 cache configured (or it did not answer)
-    image_sizes: dict[str, int] = field(default_factory=dict)  # ref -> bytes
 
     def as_json(self) -> dict[str, int | None]:
         return {"registry": self.registry, "s3": self.s3}
@@ -63,11 +62,25 @@ def blobs_of(client: RegistryClient, ref: ImageRef, into: Blobs | None = None) -
     return found
 
 
-def measure(project: Project, client: RegistryClient, refs: Iterable[str]) -> Storage:
-    """Registry total over every tag of the project's repositories, sizes of `refs`, S3 total."""
+def image_sizes(client: RegistryClient, refs: Iterable[str]) -> dict[str, int]:
+    """ref -> size of the images just pushed (missing when the registry does not answer)."""
+    refs = list(refs)
+
+    def size(ref: str) -> int | None:
+        try:
+            return blobs_of(client, ImageRef.parse(ref)).size
+        except (PrebuildError, ValueError):
+            return None
+
+    with ThreadPoolExecutor(max_workers=PARALLEL) as pool:
+        sizes = list(pool.map(size, refs))
+    return {ref: n for ref, n in zip(refs, sizes, strict=True) if n is not None}
+
+
+def measure(project: Project, client: RegistryClient) -> Storage:
+    """Registry total over every tag of the images' repositories (caches included), S3 total."""
     storage = Storage()
     repos = [f"{project.settings.registry}/{spec.name}" for spec in project.images]
-    repos.append(f"{project.settings.registry}/prebuild-history")
     try:
         tags = []
         for repo in repos:
@@ -80,10 +93,6 @@ def measure(project: Project, client: RegistryClient, refs: Iterable[str]) -> St
             every.update(blobs.manifests)
             every.update(blobs.content)
         storage.registry = sum(every.values())
-        per_tag = dict(zip(map(str, tags), found, strict=True))
-        for ref in refs:
-            if (tagged := per_tag.get(str(ImageRef.parse(ref)))) is not None:
-                storage.image_sizes[ref] = tagged.size
     except (PrebuildError, ValueError):
         pass
     storage.s3 = s3_bytes(_s3_locations(project))

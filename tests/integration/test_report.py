@@ -6,8 +6,10 @@ without images or build cache, so whatever the next night knows came from the re
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import requests
@@ -16,6 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from prebuild.engine import buildx as docker
 from prebuild.engine.buildx import BuildRequest
 from prebuild.engine.platforms import host_platform
+from tests.conftest import REPO_ROOT
 from tests.integration.conftest import Stack, wipe_engine, write
 from tests.integration.example_repo import Repo, make_example_repo
 from tests.unit.report.test_html import dots
@@ -38,6 +41,25 @@ def night(tmp_path: Path, stack: Stack, unique: str, n: int, edits: dict[str, st
     return repo
 
 
+def nightly(repo: Repo, tmp_path: Path, *, metrics: Path | None = None) -> dict:
+    """infra/nightly as a schedule runs it: build, report, summary, metrics, then gc."""
+    report, summary = tmp_path / "report.json", tmp_path / "summary.md"
+    env = repo.stack.run_env(
+        PREBUILD_REGISTRY=repo.registry,
+        PREBUILD=f"{sys.executable} -m prebuild",
+        PREBUILD_REPORT=str(report),
+        GITHUB_STEP_SUMMARY=str(summary),
+        PREBUILD_METRICS=str(metrics or ""),
+    )
+    proc = subprocess.run(
+        [str(REPO_ROOT / "infra" / "nightly")],
+        cwd=repo.root, env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "warning: " not in proc.stderr, proc.stderr[-3000:]
+    return dict(json.loads(report.read_text()))
+
+
 def why(report: dict) -> dict[str, list[str]]:
     return {i["name"]: i["why"] for i in report["images"]}
 
@@ -57,7 +79,7 @@ def test_five_wiped_nightlies_say_why_and_keep_their_history(
     stack: Stack, tmp_path: Path, unique: str
 ) -> None:
     edits: dict[str, str] = {}
-    _, first = night(tmp_path, stack, unique, 1, edits).build()
+    first = nightly(night(tmp_path, stack, unique, 1, edits), tmp_path)
     assert {i["name"]: i["status"] for i in first["images"]} == dict.fromkeys(
         ("base", "toolchain", "app", "docs-lint"), "built"
     )
@@ -65,8 +87,7 @@ def test_five_wiped_nightlies_say_why_and_keep_their_history(
     # night 2: one input of base edited; base and the image FROM it rebuild, and say why
     edits[CHECK] = "#!/bin/sh\necho checks v2\n"
     repo = night(tmp_path, stack, unique, 2, edits)
-    summary = tmp_path / "summary.md"
-    _, second = repo.build("--summary", str(summary))
+    second = nightly(repo, tmp_path)
     assert why(second) == {
         "base": [f"{CHECK} changed"],
         "toolchain": ["base image base rebuilt"],
@@ -76,14 +97,14 @@ def test_five_wiped_nightlies_say_why_and_keep_their_history(
     assert {i["name"]: i["status"] for i in second["images"]} == {
         "base": "built", "toolchain": "built", "app": "skipped", "docs-lint": "skipped",
     }  # fmt: skip
-    assert f"rebuilt: {CHECK} changed" in summary.read_text()
+    assert f"rebuilt: {CHECK} changed" in (tmp_path / "summary.md").read_text()
 
     # nights 3-5: a lint rule added each night
     for n in (3, 4, 5):
         edits[RULE.format(n=n)] = f"rule {n}\n"
         repo = night(tmp_path, stack, unique, n, edits)
         metrics = tmp_path / "textfile" / "prebuild.prom"
-        _, report = repo.build("--metrics", str(metrics))
+        report = nightly(repo, tmp_path, metrics=metrics)
         assert why(report)["docs-lint"] == [f"{RULE.format(n=n)} added"]
         assert {name for name, w in why(report).items() if w} == {"docs-lint"}
 

@@ -54,6 +54,7 @@ class GcReport:
     manifests: int = 0
     ignored: list[str] = field(default_factory=list)  # keys under blobs/ that are not digests
     failed: list[tuple[str, str]] = field(default_factory=list)  # (key, error code)
+    bytes_stored: int = 0  # blob objects under the prefix after this run (before, if dry run)
 
 
 _Manifests = dict[str, tuple[str, frozenset[str]]]  # key -> (ETag, referenced digests)
@@ -78,10 +79,12 @@ def collect_garbage(
     old: list[tuple[str, int]] = []
     young: list[tuple[str, int]] = []
     ignored: list[str] = []
+    listed_bytes = 0
     listing = track(f"gc s3://{bucket}/{base}: objects listed", None)
     for obj in _list(client, bucket, base):
         listing.advance()
         key, size = obj["Key"], int(obj.get("Size", 0))
+        listed_bytes += size
         digest = key[len(base) :]
         if not is_digest(digest):
             ignored.append(key)
@@ -112,6 +115,7 @@ def collect_garbage(
         manifests=len(manifests),
         ignored=ignored,
         failed=failed,
+        bytes_stored=listed_bytes - (sum(size for _, size in deleted) if apply else 0),
     )
     log.info(
         "s3 cache gc%s: %d manifests, %d blobs referenced, %d unreferenced deleted (%d bytes), "

@@ -110,3 +110,30 @@ def test_s3_store_without_a_bucket_is_a_usage_error(tmp_path: Path) -> None:
 
     with pytest.raises(UsageError, match=r"store = \"s3\" needs a \[cache.s3\] bucket"):
         history.open_store(project(tmp_path, store="s3"))
+
+
+def test_gc_amends_the_newest_report_with_the_storage_it_left(tmp_path: Path) -> None:
+    from prebuild.gc.run import GcRun
+    from prebuild.registry.retention import RegistryGcReport
+    from prebuild.report.nightly import record_storage
+
+    def report(blobs: dict[str, int]) -> RegistryGcReport:
+        return RegistryGcReport("r", [], [], False, 0, False, kept_blobs=blobs)
+
+    run = GcRun(
+        [
+            ("a", "r/a", report({"sha256:1": 10, "sha256:2": 5})),
+            ("b", "r/b", report({"sha256:1": 10})),
+        ],
+        [],
+        dry_run=False,
+        grace_seconds=0,
+    )
+    assert run.storage() == {"registry": 15, "s3": None}  # a blob shared by two images counts once
+    proj = project(tmp_path, store="dir")
+    store = history.open_store(proj)
+    history.record(proj, store, {"night": 1, "storage": {"registry": None}}, now=NOW)
+    record_storage(proj, run.storage(), warn=pytest.fail)
+    assert history.load_all(store) == [
+        {"night": 1, "storage": {"registry": 15, "s3": None}, "storage_after": "gc"}
+    ]
