@@ -2,28 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 
 import click
 
-from prebuild import trust
-from prebuild.build import split
-from prebuild.build.display import Display, make_display
-from prebuild.build.scheduler import BuildOptions, run
-from prebuild.cache.backends import check_builder
-from prebuild.cli import signals
+from prebuild.build.run import BuildArgs, build_project
 from prebuild.cli.context import context_option
 from prebuild.cli.options import config_option, deadline_option
 from prebuild.config.load import load_project
-from prebuild.engine import capability, platforms
-from prebuild.engine.buildx import builder_driver
 from prebuild.engine.contexts import resolve_builder
-from prebuild.plan.planner import make_plan, select
-from prebuild.report import interrupted
-from prebuild.report.nightly import Outputs, finish
+from prebuild.report.nightly import Outputs
 from prebuild.report.nightly import check as check_outputs
-from prebuild.report.results import ImageResult, exit_code
+from prebuild.report.results import exit_code
 
 
 @click.command("build")
@@ -112,43 +102,9 @@ def build(
     check_outputs(outputs)  # before anything is built: a run that cannot report pushes nothing
     project = load_project(config)
     builder = resolve_builder(builder or project.settings.builder)
-    started = datetime.now(UTC)
-    done: dict[str, ImageResult] = {}  # filled as images finish
-    planned: list[interrupted.Planned] = [(s.name, None, None) for s in select(project, names)]
-    shown: list[Display] = []
-
-    def stop(signal_name: str) -> None:  # from the signal handler: see cli/signals.py
-        for display in shown:
-            display.close()
-        interrupted.write(planned, done, outputs, signal_name=signal_name, started=started)
-
-    unregister = signals.on_interrupt(stop)
-    try:
-        if not dry_run:
-            trust.require_trusted(allow_untrusted=allow_untrusted)
-            driver = builder_driver(builder)
-            for spec in project.images:
-                check_builder(spec.cache, driver)
-        plan = make_plan(project, names, native_platform=lambda: platforms.native(builder))
-        planned[:] = [(p.name, p.key, p.ref) for p in plan.images]
-        if platform:
-            split.check_platform(plan, names, platform)
-        options = BuildOptions(
-            jobs=jobs or project.settings.jobs,
-            force=force,
-            dry_run=dry_run,
-            builder=builder,
-            builder_platforms=lambda: capability.builder_platforms(builder),
-            platform=platform,
-        )
-        shown.append(make_display(live=live))
-        results = run(project, plan, names, options, shown[0], into=done)
-    finally:
-        unregister()
-        for display in shown:
-            display.close()
+    args = BuildArgs(jobs, force, dry_run, builder, allow_untrusted, live, platform)
     warn = lambda text: click.echo(f"warning: {text}", err=True)  # noqa: E731
-    finish(project, plan, results, outputs, started=started, finished=datetime.now(UTC), warn=warn)
+    plan, results = build_project(project, names, args, outputs, warn=warn)
     for result in results:
         detail = result.ref if result.status in ("built", "skipped", "planned") else result.reason
         click.echo(f"{result.name}\t{result.status}\t{detail}")

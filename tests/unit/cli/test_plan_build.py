@@ -43,7 +43,7 @@ def recorder(monkeypatch: pytest.MonkeyPatch) -> Recorder:
     monkeypatch.setattr("prebuild.engine.buildx.build", found)
     monkeypatch.setattr("prebuild.build.revision.revision", lambda repo: None)
     monkeypatch.setattr("prebuild.build.revision.source_url", lambda repo: None)
-    monkeypatch.setattr("prebuild.cli.build.builder_driver", lambda builder: "docker")
+    monkeypatch.setattr("prebuild.build.run.builder_driver", lambda builder: "docker")
     monkeypatch.setattr(
         "prebuild.engine.capability.builder_platforms", lambda builder: ("linux/amd64",)
     )
