@@ -101,6 +101,7 @@ def pull(
     budget = Deadline(timeout, "pull")  # one for the whole command, every name included
     project = load_project(config)
     chosen = choose(engine)
+    os.environ["PREBUILD_ENGINE"] = chosen  # whose credentials the registry client reads
     builder = builder or project.settings.builder
     builder = resolve_builder(builder) if chosen == "docker" else builder
     local = Local(chosen, builder, project.settings.insecure_registries)

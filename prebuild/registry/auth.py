@@ -87,7 +87,11 @@ class Challenge:
 
 def load_credentials(registry: str, directory: Path) -> Credentials | None:
     """Credentials for `registry` (as users write it, e.g. "docker.io"), or None (anonymous)."""
-    path = directory / "config.json"
+    return load_file(registry, directory / "config.json")
+
+
+def load_file(registry: str, path: Path) -> Credentials | None:
+    """Credentials for `registry` from one docker config or containers auth.json (same format)."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -151,7 +155,11 @@ class Authenticator:
     def credentials(self, registry: str) -> Credentials | None:
         with self._lock:  # one helper process per registry, even under a thread pool
             if registry not in self._creds:
-                creds = load_credentials(registry, locations.docker_config_dir(self._dir))
+                creds = None
+                for path in locations.credential_files(self._dir):
+                    creds = load_file(registry, path)
+                    if creds:
+                        break
                 self._creds[registry] = creds
                 if creds:
                     self._secrets.update(creds.secrets)

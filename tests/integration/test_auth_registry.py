@@ -3,7 +3,7 @@ and htpasswd Basic auth.
 
 Credentials reach prebuild only through a docker config written by `docker login
 --password-stdin`, as on a real runner. Every prebuild run here goes through a PATH shim that
-records the argv of each docker and git process it starts; after each test, that record and
+records the argv of each docker, podman and git process it starts; after each test, that record and
 everything the runs printed or wrote (reports, summaries, --format outputs) are scanned for
 passwords, their Basic-auth encoding, bearer tokens and Authorization headers.
 """
@@ -88,7 +88,7 @@ class Runner:
 
 def _shims(directory: Path, stack: Stack) -> Path:
     directory.mkdir()
-    for tool in ("docker", "git"):
+    for tool in ("docker", "git", "podman"):
         real = shutil.which(tool, path=stack.env["PATH"])
         assert real, f"{tool} not on the stack's PATH"
         script = directory / tool
@@ -235,3 +235,29 @@ def test_basic_auth_registry(stack: Stack, runner: Runner, tmp_path: Path, uniqu
     anonymous = docker_config(stack, tmp_path / "config-none")
     planned = json.loads(runner.prebuild(anonymous, "plan", "--json", **env).stdout)["images"][0]
     assert planned["status"] == "unknown" and f"docker login {registry}" in planned["reason"]
+
+
+def test_podman_runner_pulls_with_its_own_auth_file(
+    stack: Stack, runner: Runner, tmp_path: Path
+) -> None:
+    """A podman runner's credentials live in podman's auth file (REGISTRY_AUTH_FILE), not in
+    a docker config: prebuild's registry client reads it too, podman pulls with it."""
+    code, built = runner.build(_account(stack, tmp_path, "PUSH"))
+    assert code == 0 and built["status"] == "built", built
+    auth_file = tmp_path / "podman-auth.json"
+    registry = stack.env["PREBUILD_TEST_AUTH_REGISTRY"]
+    subprocess.run(
+        ["podman", "login", "--tls-verify=false", "--username",
+         stack.env["PREBUILD_TEST_AUTH_PULL_USER"], "--password-stdin", registry],
+        input=stack.env["PREBUILD_TEST_AUTH_PULL_PASSWORD"],
+        env=stack.run_env(REGISTRY_AUTH_FILE=str(auth_file)),
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    anonymous = docker_config(stack, tmp_path / "config-none")  # nothing for docker
+    subprocess.run(["podman", "rmi", "--all", "--force"], env=stack.run_env(), check=True)
+    pulled = runner.prebuild(
+        anonymous, "pull", NAME, "--engine", "podman", "--format", "json",
+        REGISTRY_AUTH_FILE=str(auth_file),
+    )  # fmt: skip
+    result = json.loads(pulled.stdout.splitlines()[0])
+    assert (result["outcome"], result["ref"]) == ("pulled", built["ref"]), pulled.stderr[-2000:]
