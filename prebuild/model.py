@@ -109,6 +109,7 @@ class Project:
     repo_root: Path
     settings: Settings
     images: tuple[ImageSpec, ...]
+    import_errors: tuple[str, ...] = ()  # images a source could not import (partial loads)
 
     def image(self, name: str) -> ImageSpec:
         for spec in self.images:

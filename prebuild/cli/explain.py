@@ -24,7 +24,7 @@ from prebuild.plan.planner import make_client, make_plan
 @config_option
 def explain(name: str, offline: bool, since: str | None, config: Path | None) -> None:
     """Show the Dockerfile, build args, platforms, bases and files hashed into NAME's key."""
-    project = load_project(config)
+    project = load_project(config, partial=True)
     result = make_plan(
         project,
         [name],

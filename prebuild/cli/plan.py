@@ -48,7 +48,7 @@ def plan(
 
     Exits 1 when online and any image's status could not be determined (`unknown`): a CI step
     must not read "nothing to build" into a registry it could not ask."""
-    project = load_project(config)
+    project = load_project(config, partial=True)
     result = make_plan(
         project,
         names,
@@ -62,6 +62,10 @@ def plan(
     else:
         for line in table(result):
             click.echo(line)
+    for error in project.import_errors:  # the other images are listed above
+        click.echo(f"error: {error}", err=True)
+    if project.import_errors:
+        raise SystemExit(2)
     unknown = [p.name for p in result.images if p.status == "unknown"]
     if unknown and not offline:
         click.echo(

@@ -99,7 +99,7 @@ def pull(
         raise UsageError("--tag-as takes one image name")
     output.check(fmt, os.environ)
     budget = Deadline(timeout, "pull")  # one for the whole command, every name included
-    project = load_project(config)
+    project = load_project(config, partial=True)
     chosen = choose(engine)
     os.environ["PREBUILD_ENGINE"] = chosen  # whose credentials the registry client reads
     builder = builder or project.settings.builder

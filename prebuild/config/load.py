@@ -59,8 +59,13 @@ def load_project(
     *,
     cwd: Path | None = None,
     env: Mapping[str, str] | None = None,
+    partial: bool = False,
 ) -> Project:
-    """The validated Project for `config` (else $PREBUILD_CONFIG, else found from `cwd` up)."""
+    """The validated Project for `config` (else $PREBUILD_CONFIG, else found from `cwd` up).
+
+    `partial`: images a source could not import (e.g. an env file whose image name is unknown)
+    do not fail the load; they are left out and listed in `Project.import_errors` (plan,
+    explain and pull serve the other images; validate and build stay strict)."""
     env = os.environ if env is None else env
     cwd = (cwd or Path.cwd()).resolve()
     path = find_config(config, cwd=cwd, env=env)
@@ -87,12 +92,22 @@ def load_project(
         origin = Origin(document.display, document.line(("image", index)), key)
         spec = native_image(model, table, base, settings.registry, origin)
         entries.append(Entry(spec, index, table))
+    imports: list[Problem] = []
     for index, source in sources:
-        entries += _source_entries(document, index, source, base, settings.registry, problems)
+        entries += _source_entries(
+            document, index, source, base, settings.registry, problems, imports
+        )
     problems += check_all(model, entries)
-    document.raise_if(problems)
+    document.raise_if(problems if partial else problems + imports)
     images = tuple(entry.spec for entry in entries)
-    return Project(config_file=path, repo_root=repo_root, settings=settings, images=images)
+    import_errors = tuple(str(document.render(p)) for p in imports)
+    return Project(
+        config_file=path,
+        repo_root=repo_root,
+        settings=settings,
+        images=images,
+        import_errors=import_errors,
+    )
 
 
 def _validate(
@@ -334,6 +349,7 @@ def _source_entries(
     base: Any,
     registry: str,
     problems: list[Problem],
+    imports: list[Problem],
 ) -> list[Entry]:
     """The images a source declares, with cache templates finished and an origin set."""
     try:
@@ -345,7 +361,7 @@ def _source_entries(
         problems.append(Problem(f"source failed: {error}", loc=("source", index)))
         return []
     for failure in getattr(source, "failures", ()):  # images a source could not import
-        problems.append(Problem(str(failure), error=failure))
+        imports.append(Problem(str(failure), error=failure))
     line = document.line(("source", index))
     entries = []
     for spec in specs:

@@ -80,13 +80,24 @@ def run(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_plan_names_every_failed_image_with_exit_2_and_no_traceback() -> None:
+def test_plan_lists_the_other_images_and_names_every_failed_one_with_exit_2() -> None:
     done = run(FIXTURE, "plan", "--offline")
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
+    listed = {line.split()[0] for line in done.stdout.splitlines()[1:]}
+    assert listed == set(IMPORTED)
     for job, (variable, line, _) in FAILED.items():
-        assert f"ci/jobs/{job}.sh:{line}: " in done.stderr
+        assert f"error: ci/jobs/{job}.sh:{line}: " in done.stderr
         assert variable in done.stderr
+
+
+def test_explain_of_an_imported_image_works_while_others_fail_and_validate_is_strict() -> None:
+    explained = run(FIXTURE, "explain", "ci-if-needed-known", "--offline")
+    assert explained.returncode == 0, explained.stderr
+    assert "from       platform=linux/arm64  <- ci/jobs/if_needed_known.sh:6" in explained.stdout
+    validated = run(FIXTURE, "validate")
+    assert validated.returncode == 2 and "Traceback" not in validated.stderr
+    assert "ci/jobs/read.sh:3:" in validated.stderr
 
 
 def write_repo(root: Path, job_text: str, extra: dict[str, str] | None = None) -> Path:
