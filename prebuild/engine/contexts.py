@@ -16,6 +16,7 @@ import json
 import os
 import subprocess
 
+from prebuild.engine.locations import docker_config_dir
 from prebuild.errors import DockerError, UsageError
 
 
@@ -67,9 +68,8 @@ def current() -> str:
 
 
 def _config_context() -> str | None:
-    config = os.environ.get("DOCKER_CONFIG") or os.path.expanduser("~/.docker")
     try:
-        with open(os.path.join(config, "config.json"), encoding="utf-8") as handle:
+        with open(docker_config_dir() / "config.json", encoding="utf-8") as handle:
             value = json.load(handle).get("currentContext")
     except (OSError, ValueError, AttributeError):
         return None

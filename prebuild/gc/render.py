@@ -8,6 +8,7 @@ from typing import Any
 from prebuild.durations import format_duration
 from prebuild.gc.run import GcRun, S3Target, location
 from prebuild.registry.retention import STORAGE_NOTE, RegistryGcReport
+from prebuild.sizes import human_bytes
 
 
 def as_document(run: GcRun) -> dict[str, Any]:
@@ -111,13 +112,3 @@ def _s3_lines(target: S3Target, *, dry_run: bool, grace: int) -> list[str]:
 
 def _utc(when: datetime) -> str:
     return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def human_bytes(size: int) -> str:
-    """Decimal units, like registries and S3 consoles show them."""
-    value = float(size)
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if value < 1000 or unit == "TB":
-            return f"{size} B" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    raise AssertionError("unreachable")

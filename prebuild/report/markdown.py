@@ -5,21 +5,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from prebuild import sizes
 from prebuild.report.why import FIRST_BUILD
 
 ICON = {"built": "✅", "skipped": "⏭️", "failed": "❌", "blocked": "⛔", "planned": "📝"}
 
 
 def human_bytes(size: int | None) -> str:
-    """Decimal units, like registries and S3 consoles show them."""
-    if size is None:
-        return ""
-    value = float(size)
-    for unit in ("B", "kB", "MB", "GB"):
-        if value < 1000:
-            return f"{size} B" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{value:.1f} TB"
+    """sizes.human_bytes, blank when the size is unknown."""
+    return "" if size is None else sizes.human_bytes(size)
 
 
 def why_text(image: Mapping[str, Any]) -> str:

@@ -17,8 +17,8 @@ from prebuild.cache.s3.sync import make_client as make_s3_client
 from prebuild.cli import main
 from prebuild.cli.commands import ALL
 from prebuild.cli.gc import gc
-from prebuild.gc.render import human_bytes
 from prebuild.model import S3Settings
+from prebuild.sizes import human_bytes
 from tests.unit.registry import test_retention as test_gc_registry
 from tests.unit.registry.test_client import FakeRegistry
 from tests.unit.registry.test_retention import key

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from prebuild.gc.render import human_bytes
+from prebuild.sizes import human_bytes
 
 
 def test_human_bytes() -> None:
