@@ -9,7 +9,10 @@ starts, because BuildKit probes which platforms it can emulate when its worker s
 
 from __future__ import annotations
 
+import fcntl
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from devstack.procs import StackError
@@ -18,6 +21,18 @@ BINFMT = Path("/proc/sys/fs/binfmt_misc")
 # binfmt entry (as qemu-user-static names it) -> the platform it makes buildable
 ENTRIES = {"qemu-aarch64": "linux/arm64", "qemu-s390x": "linux/s390x"}
 PACKAGES = ("qemu-user-static", "binfmt-support")
+# Every stack on the machine enables the entries on `up`; a test that turns one off for a
+# while holds this lock, so another checkout's `up` waits instead of undoing it mid-test
+# (a killed holder releases it, and the next `up` restores the entry).
+LOCK = Path("/run/prebuild-binfmt.lock")
+
+
+@contextmanager
+def exclusive() -> Iterator[None]:
+    """Hold the machine-wide binfmt lock (changing entries, or keeping them changed)."""
+    with open(LOCK, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
 
 
 def _refused(what: str, detail: str) -> StackError:
@@ -63,12 +78,13 @@ def _enable(entry: str) -> None:
 
 def ensure(say) -> list[str]:
     """Enable every ENTRIES interpreter (idempotent); returns the platforms now emulated."""
-    _mount()
-    for entry in ENTRIES:
-        if state(entry) != "enabled":
-            _enable(entry)
-            say(f"enabled {entry} emulation")
-    return [ENTRIES[e] for e in ENTRIES if state(e) == "enabled"]
+    with exclusive():
+        _mount()
+        for entry in ENTRIES:
+            if state(entry) != "enabled":
+                _enable(entry)
+                say(f"enabled {entry} emulation")
+        return [ENTRIES[e] for e in ENTRIES if state(e) == "enabled"]
 
 
 def summary() -> str:

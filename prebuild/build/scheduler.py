@@ -209,7 +209,11 @@ def _drop_unbuildable(todo, by_name, options: BuildOptions, display, results) ->
     dependents are then blocked like any failed image's); the rest are returned."""
     if not todo or options.builder_platforms is None:
         return todo
-    available = tuple(options.builder_platforms())
+    try:
+        available = tuple(options.builder_platforms())
+    except PrebuildError as error:  # each build then says in its own words what is wrong
+        display.note(f"builder platforms unknown ({error.message.splitlines()[0]}): not checked")
+        return todo
     kept = []
     for name in todo:
         wanted = (options.platform,) if options.platform else by_name[name].platforms

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from devstack import emulation
 
 from tests.integration.cachecheck import Run, prebuild
 from tests.integration.conftest import STACK, Stack, wipe_engine, write
@@ -137,14 +138,16 @@ def no_s390x_emulation(stack: Stack) -> Iterator[None]:
     """s390x emulation off for one test (the engine re-probes its platforms at start only),
     restored however the test ends."""
     assert S390X_ENTRY.read_text().startswith("enabled"), "the stack enables qemu-s390x"
-    try:
-        S390X_ENTRY.write_text("0")
-        restart_engine()
-        assert "linux/s390x" not in builder_platforms(), "the restarted engine still emulates"
-        yield
-    finally:
-        S390X_ENTRY.write_text("1")
-        restart_engine()
+    # other checkouts' `ci/stack up` re-enable the entry: they wait for this lock meanwhile
+    with emulation.exclusive():
+        try:
+            S390X_ENTRY.write_text("0")
+            restart_engine()
+            assert "linux/s390x" not in builder_platforms(), "the restarted engine emulates"
+            yield
+        finally:
+            S390X_ENTRY.write_text("1")
+            restart_engine()
     assert "linux/s390x" in builder_platforms()
 
 

@@ -386,3 +386,15 @@ def test_nothing_to_build_asks_the_builder_nothing(fake, busybox, recorder, tmp_
 
     results = run(project, plan, [], BuildOptions(builder_platforms=platforms), Display())
     assert {r.status for r in results} == {"skipped"}
+
+
+def test_a_builder_that_cannot_be_inspected_leaves_the_builds_to_say_why(
+    fake, busybox, recorder, tmp_path
+):
+    project, plan = planned_repo(tmp_path, fake)
+
+    def platforms() -> tuple[str, ...]:
+        raise DockerError("docker buildx inspect failed (exit 1):\nno builder")
+
+    results = run(project, plan, ["base"], BuildOptions(builder_platforms=platforms), Display())
+    assert [r.status for r in results] == ["built"]

@@ -16,6 +16,7 @@ def binfmt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (tmp_path / "status").write_text("enabled\n")
     (tmp_path / "python3.11").write_text("disabled\ninterpreter /usr/bin/python3.11\n")
     monkeypatch.setattr(emulation, "BINFMT", tmp_path)
+    monkeypatch.setattr(emulation, "LOCK", tmp_path / "lock")
     return tmp_path
 
 
@@ -43,6 +44,7 @@ def test_a_kernel_that_refuses_the_mount_gets_a_clear_message(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(emulation, "BINFMT", tmp_path / "absent")
+    monkeypatch.setattr(emulation, "LOCK", tmp_path / "lock")
     monkeypatch.setattr(emulation.subprocess, "run", _fails)
     with pytest.raises(StackError) as caught:
         emulation.ensure(print)
