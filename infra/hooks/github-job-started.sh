@@ -6,6 +6,9 @@
 #
 # Images come from PREBUILD_IMAGES ("NAME[=LOCALNAME] ..."), set in the runner's .env.
 # Results go to $GITHUB_ENV / $GITHUB_STEP_SUMMARY. Never fails the job.
+# prebuild comes from PATH or $PREBUILD; install it pinned to a tag or commit (there is no
+# PyPI release named prebuild): python3 -m venv /opt/prebuild &&
+#   /opt/prebuild/bin/pip install "git+https://github.com/OWNER/prebuild@v0.1.0"
 set -uo pipefail
 PREBUILD="${PREBUILD:-prebuild}"
 workspace="${GITHUB_WORKSPACE:?GITHUB_WORKSPACE is set by the runner}"

@@ -8,6 +8,9 @@
 #
 # Writes the variables to prebuild.env (for `source prebuild.env` in the job script) and never
 # fails the job. Merge-request pipelines are read-only anyway: pull never pushes.
+# prebuild comes from PATH or $PREBUILD; install it pinned to a tag or commit (there is no
+# PyPI release named prebuild): python3 -m venv /opt/prebuild &&
+#   /opt/prebuild/bin/pip install "git+https://github.com/OWNER/prebuild@v0.1.0"
 set -uo pipefail
 PREBUILD="${PREBUILD:-prebuild}"
 out="${PREBUILD_ENV_FILE:-prebuild.env}"

@@ -6,6 +6,9 @@
 # Prints `export ...` lines (PREBUILD_*_IMAGE, DOCKER_BUILD_CACHE_ARG, ...) on stdout, so a job
 # can `eval "$(infra/hooks/prepull.sh ci-image)"`. Read-only: never pushes, never writes cache.
 # Never fails the job: if even the fallback build fails, the job's own build still runs.
+# prebuild comes from PATH or $PREBUILD; install it pinned to a tag or commit (there is no
+# PyPI release named prebuild): python3 -m venv /opt/prebuild &&
+#   /opt/prebuild/bin/pip install "git+https://github.com/OWNER/prebuild@v0.1.0"
 set -uo pipefail
 PREBUILD="${PREBUILD:-prebuild}"
 status=0
