@@ -41,6 +41,15 @@ BASH_OWN = frozenset(
         """
     )
 )
+# Values bash computes on every read (an assignment only seeds or resets them).
+DYNAMIC = frozenset(
+    _words(
+        """
+        RANDOM SRANDOM SECONDS LINENO BASHPID EPOCHSECONDS EPOCHREALTIME BASH_COMMAND FUNCNAME
+        BASH_SUBSHELL HISTCMD BASH_ARGV0 BASH_LINENO BASH_SOURCE PIPESTATUS GROUPS DIRSTACK
+        """
+    )
+)
 # Assigning these changes how bash reads or runs what follows: the reader stops following.
 POISONING = frozenset(["POSIXLY_CORRECT", "BASH_ENV", "ENV", "SHELLOPTS", "BASHOPTS", "GLOBIGNORE"])
 POISONING |= {"BASH_COMPAT", "EXECIGNORE", "FUNCNEST", "BASH_ALIASES", "BASH_CMDS"}
@@ -103,6 +112,8 @@ class State:
             self.unknown_since.pop(name, None)
         if name in self.special and not isinstance(value, Unknown):
             value = Unknown(self.unknown_since.get(name, Cause(shown, place[1], "attributes")))
+        if name in DYNAMIC:
+            value = Unknown(Cause(shown, place[1], f"${name} is computed by bash on every read"))
         self.vars[name] = value
         self.history.setdefault(name, []).append(place)
         if self.allexport:

@@ -128,13 +128,11 @@ class Lexer:
         if self.dbracket and char in "<>":
             self._advance(1)
             return Word([Lit(char, False)], line)
-        if char.isdigit() and (match := _FD.match(self.text, self.pos)):
+        if char.isdigit() and not self.dbracket and (match := _FD.match(self.text, self.pos)):
             self._advance(match.end() - self.pos)  # an fd number: 2>&1
             char = self.text[self.pos]
         if char not in _OPERATOR_START:
-            word = self.word()
-            assert word is not None
-            return word
+            return self._word_or_fail()
         for redir in () if self.dbracket else _REDIRS:
             if self.at(redir):
                 if self.at("<<"):
@@ -149,8 +147,12 @@ class Lexer:
             if self.at(op):
                 self._advance(len(op))
                 return Op(op, line)
+        return self._word_or_fail()
+
+    def _word_or_fail(self) -> Word:
         word = self.word()
-        assert word is not None
+        if word is None:
+            self.fail(f"syntax error near unexpected {self.text[self.pos]!r}")
         return word
 
     def word(self) -> Word | None:

@@ -224,6 +224,7 @@ CASES: list[tuple[str, str, str, object]] = [
     ("array-reference", "B=${A[0]}\n", "B", (1, "parameter expansion operator")),
     ("special", "A=$1$?\n", "A", (1, "special parameter")),
     ("bash-own", "A=$HOME\n", "A", (1, "set by bash itself")),
+    ("bash-dynamic", "RANDOM=5\nA=$RANDOM\n", "A", (1, "computed by bash")),
     ("tilde", "A=~/x\n", "A", (1, "tilde")),
     ("length", "B=abc\nA=${#B}\n", "A", "3"),
     ("indirection", "B=C\nC=x\nA=${!B}\n", "A", "x"),
@@ -340,3 +341,16 @@ def test_a_10_mb_value_is_read_exactly(tmp_path: Path) -> None:
     result = read_env([path])
     assert result.values["A"] == value.replace("\\$", "$")
     assert result.values["B"] == "set"
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["[[ trap &&. 2>&1>))?<<cd $A", "[[ 2>&1 ]]trap ", "A=$((1+\n", "f() { f; }\nf\n", "${"],
+)
+def test_garbage_is_a_located_error_or_read_never_a_traceback(tmp_path: Path, text: str) -> None:
+    """Inputs a fuzzer found (or could): a ConfigError with a location, or a result."""
+    (path,) = _write(tmp_path, [text])
+    try:
+        read_env([path])
+    except ConfigError as error:
+        assert error.file == str(path) and error.line
