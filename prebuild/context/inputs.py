@@ -10,18 +10,15 @@ less: an extra file only costs a rebuild, a missing one serves a stale image.
 
 from __future__ import annotations
 
-import hashlib
-import heapq
 import os
 import posixpath
 import stat
-import threading
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 from prebuild.analysis.types import ContextSource
+from prebuild.context.digests import digest_files
 from prebuild.context.patterns import (
     PatternMatcher,
     go_clean,
@@ -41,10 +38,7 @@ __all__ = [
     "load_dockerignore",
 ]
 
-_CHUNK = 1 << 20
 _MAX_LINKS = 255  # continuity's fs.RootPath limit
-_PARALLEL_MIN_FILES = 16
-_FILE_COST = 16 * 1024  # bytes' worth of hashing time one open/read/close costs
 
 
 @dataclass(frozen=True)
@@ -351,7 +345,8 @@ def _hash(tree: _Tree, repo_root: Path) -> list[InputFile]:
     prefix = "" if prefix == "." else prefix.replace(os.sep, "/")
     items = sorted(tree.entries.items())
     files = [(rel, st) for rel, (kind, st) in items if kind == "file"]
-    digests = dict(zip((rel for rel, _ in files), _digest_files(tree, files), strict=True))
+    found = digest_files([(tree.abspath(rel), st.st_size) for rel, st in files])
+    digests = dict(zip((rel for rel, _ in files), found, strict=True))
     out = []
     for rel, (kind, st) in items:
         path = f"{prefix}/{rel}" if prefix else rel
@@ -372,49 +367,3 @@ def _special_kind(mode: int) -> str:
         if test(mode):
             return name
     return "block" if stat.S_ISBLK(mode) else "other"
-
-
-def _digest_files(tree: _Tree, files: list[tuple[str, os.stat_result]]) -> list[str]:
-    """sha256 of each file, in order. Each thread takes a share of the files balanced by size
-    (hashlib drops the GIL, so reads and hashing overlap across threads); one task per thread,
-    not per file, because per-file futures cost more than hashing a small file."""
-    paths = [(tree.abspath(rel), st.st_size) for rel, st in files]
-    workers = min(8, os.cpu_count() or 1, len(paths))
-    if len(paths) < _PARALLEL_MIN_FILES or workers < 2:
-        return [_sha256(p, size) for p, size in paths]
-    shares: list[list[int]] = [[] for _ in range(workers)]
-    loads = [(0, k) for k in range(workers)]  # (bytes + per-file cost, share) as a heap
-    for index in sorted(range(len(paths)), key=lambda i: -paths[i][1]):
-        load, k = heapq.heappop(loads)
-        shares[k].append(index)
-        heapq.heappush(loads, (load + paths[index][1] + _FILE_COST, k))
-    digests: list[str] = [""] * len(paths)
-
-    def hash_share(share: list[int]) -> None:
-        for index in share:
-            digests[index] = _sha256(*paths[index])
-
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="prebuild-hash") as pool:
-        for done in [pool.submit(hash_share, share) for share in shares]:
-            done.result()  # re-raises a worker's ConfigError
-    return digests
-
-
-_local = threading.local()
-
-
-def _sha256(path: str, size: int) -> str:
-    try:
-        with open(path, "rb", buffering=0) as handle:
-            if size <= _CHUNK:
-                return "sha256:" + hashlib.sha256(handle.readall()).hexdigest()
-            buf = getattr(_local, "buf", None)
-            if buf is None:
-                buf = _local.buf = bytearray(_CHUNK)
-            view = memoryview(buf)
-            digest = hashlib.sha256()
-            while count := handle.readinto(buf):
-                digest.update(view[:count])
-            return "sha256:" + digest.hexdigest()
-    except OSError as exc:
-        raise ConfigError(f"cannot read input file: {exc.strerror}", file=path) from None

@@ -10,7 +10,6 @@ from pathlib import Path
 import pathspec
 import pytest
 
-import prebuild.context.inputs as inputs_module
 from prebuild.analysis.types import ContextSource
 from prebuild.context.inputs import (
     IgnoreMatcher,
@@ -119,7 +118,7 @@ def test_large_and_many_files_hash_like_hashlib(ctx: Path, monkeypatch):
     parallel = collect(ctx, "")
     assert parallel["big.bin"].digest == sha(big)
     assert parallel["many/07.txt"].digest == sha("file 7")
-    monkeypatch.setattr(inputs_module, "_PARALLEL_MIN_FILES", 10**9)
+    monkeypatch.setattr("prebuild.context.digests.PARALLEL_MIN_FILES", 10**9)
     assert collect(ctx, "") == parallel
 
 
@@ -408,7 +407,7 @@ def test_unreadable_file_is_a_config_error(ctx: Path, monkeypatch):
     def denied(path, *args, **kwargs):
         raise PermissionError(13, "Permission denied", path)
 
-    monkeypatch.setattr(inputs_module, "open", denied, raising=False)
+    monkeypatch.setattr("prebuild.context.digests.open", denied, raising=False)
     with pytest.raises(ConfigError, match="cannot read input file: Permission denied") as err:
         collect(ctx, "locked")
     assert err.value.file == str(ctx / "locked")
