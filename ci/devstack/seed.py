@@ -238,10 +238,17 @@ def push_seed(registry: str, repo: str, tag: str, seed: Seed) -> str:
     return seed.digest
 
 
+def _complete(registry: str, repo: str, seed: Seed) -> bool:
+    """Every child manifest is still there (a `garbage-collect --delete-untagged` on
+    distribution 2.8 deletes them and leaves the index: distribution#3178)."""
+    return all(tag_digest(registry, repo, digest) == digest for digest in seed.manifests)
+
+
 def ensure_base(registry: str, repo: str, tag: str, cache: Path, say) -> str:
-    """REPO:TAG is the seed index (pushed when absent or different, e.g. an older seed)."""
+    """REPO:TAG is the seed index (pushed when absent, different, e.g. an older seed, or
+    missing a child)."""
     seed = build_seed(ensure_debs(cache, say))
-    if tag_digest(registry, repo, tag) != seed.digest:
+    if tag_digest(registry, repo, tag) != seed.digest or not _complete(registry, repo, seed):
         push_seed(registry, repo, tag, seed)
         say(f"seeded base image {registry}/{repo}:{tag}@{seed.digest} ({', '.join(ARCHES)})")
     return seed.digest
