@@ -28,7 +28,7 @@ from tests.conftest import REPO_ROOT
 from tests.integration.conftest import Stack, wipe_engine, write
 
 PREBUILD = Path(sys.executable).with_name("prebuild")  # the CLI of the venv running the tests
-HOOKS = REPO_ROOT / "ci" / "hooks"
+HOOKS = REPO_ROOT / "infra" / "hooks"
 NAME = "ci"
 UNREACHABLE = "127.0.0.1:9"  # the discard port: nothing listens, connections are refused
 SEED_BASE = "127.0.0.1:35000/seed/busybox:stable"  # what the root prebuild.toml hard-codes
