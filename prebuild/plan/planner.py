@@ -23,7 +23,8 @@ from prebuild.errors import RegistryError, UsageError
 from prebuild.key import material as keys
 from prebuild.key.material import BaseInput, KeyMaterial
 from prebuild.model import ImageSpec, Project
-from prebuild.registry.client import RegistryClient, Resolved
+from prebuild.registry.client import RegistryClient
+from prebuild.registry.manifests import Resolved
 from prebuild.registry.refs import ImageRef
 
 Status = Literal["present", "missing", "stale", "unknown"]

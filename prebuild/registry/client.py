@@ -10,12 +10,9 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-import socket
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -28,6 +25,15 @@ from prebuild import deadline as deadlines
 from prebuild.errors import RegistryError
 from prebuild.registry import transport
 from prebuild.registry.auth import Authenticator, login_hint
+from prebuild.registry.budget import Call as _Call
+from prebuild.registry.failures import describe, error_text, retry_after_seconds
+from prebuild.registry.manifests import (
+    Manifest,
+    ManifestHead,
+    Resolved,
+    created_annotation,
+    parse_created,
+)
 from prebuild.registry.media_types import (
     IMAGE_MANIFEST_TYPES,
     INDEX_TYPES,
@@ -37,45 +43,9 @@ from prebuild.registry.media_types import (
 )
 from prebuild.registry.refs import ImageRef, is_loopback, match_platform, validate_digest
 
-CREATED = "org.opencontainers.image.created"  # annotation
 _ACTIONS = {"DELETE": "delete", "PUT": "pull,push", "POST": "pull,push", "PATCH": "pull,push"}
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _MAX_REDIRECTS = 5
-
-
-@dataclass(frozen=True)
-class ManifestHead:
-    digest: str
-    media_type: str
-    size: int | None
-
-
-@dataclass(frozen=True)
-class Manifest:
-    digest: str
-    media_type: str
-    raw: bytes
-    json: dict[str, Any]
-
-    @property
-    def is_index(self) -> bool:
-        return self.media_type in INDEX_TYPES or "manifests" in self.json
-
-
-@dataclass(frozen=True)
-class Resolved:
-    """What a ref points at now: the tag's digest and, for an index, the platform's manifest."""
-
-    ref: ImageRef
-    platform: str
-    digest: str  # what the tag points at (index or manifest)
-    media_type: str
-    platform_digest: str  # the platform's image manifest; == digest for single-platform images
-    is_index: bool
-
-    @property
-    def pinned(self) -> ImageRef:
-        return self.ref.with_digest(self.digest)
 
 
 class _NoAuth(AuthBase):
@@ -86,85 +56,6 @@ class _NoAuth(AuthBase):
 
 
 _NO_AUTH = _NoAuth()
-
-
-class _Call:
-    """The time budget of one public call, shared by all its requests and retries: its own
-    `deadline` seconds, never past the command's deadline."""
-
-    def __init__(self, deadline: float, command: deadlines.Deadline | None = None) -> None:
-        self.start = time.monotonic()
-        self.command = command or deadlines.current()
-        self.end = min(self.start + deadline, self.command.end)
-
-    def elapsed(self) -> float:
-        return time.monotonic() - self.start
-
-    def remaining(self) -> float:
-        return self.end - time.monotonic()
-
-
-def _describe(exc: BaseException) -> str:
-    """A short, secret-free reason for a network failure, from anywhere in its cause chain."""
-    if isinstance(exc, requests.Timeout | TimeoutError):  # ours, or requests': whatever caused it
-        return "timed out"
-    seen: list[BaseException] = []
-    todo: list[object] = [exc]
-    while todo:
-        e = todo.pop()
-        if isinstance(e, BaseException) and not any(e is s for s in seen):
-            seen.append(e)
-            todo += [e.__cause__, e.__context__, getattr(e, "reason", None), *e.args]
-    for kind, text in (
-        (ConnectionRefusedError, "connection refused"),
-        (ConnectionResetError, "connection reset"),
-        (socket.gaierror, "cannot resolve host"),
-        ((requests.Timeout, TimeoutError), "timed out"),
-    ):
-        if any(isinstance(e, kind) for e in seen):
-            return text
-    return "connection failed"
-
-
-def _retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds())
-    except (TypeError, ValueError):
-        return None
-
-
-def _registry_error_text(resp: requests.Response) -> str:
-    """`CODE: message` from an OCI error body, truncated; empty if there is none."""
-    try:
-        errors = resp.json().get("errors") or []
-        first = errors[0]
-        text = f"{first.get('code', '')}: {first.get('message', '')}".strip(": ")
-    except (ValueError, AttributeError, IndexError, TypeError):
-        return ""
-    return text[:200]
-
-
-def parse_created(value: Any) -> datetime | None:
-    """RFC 3339 -> aware datetime (UTC if no offset). None if absent, garbage, or at/before
-    the Unix epoch: reproducible builds (SOURCE_DATE_EPOCH=0) and docker's zero time
-    record no real build time."""
-    try:
-        parsed = datetime.fromisoformat(value)
-    except (TypeError, ValueError):
-        return None
-    parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-    return parsed if parsed.timestamp() > 0 else None
-
-
-def _created_annotation(obj: dict[str, Any]) -> datetime | None:
-    annotations = obj.get("annotations")
-    return parse_created(annotations.get(CREATED)) if isinstance(annotations, dict) else None
 
 
 class RegistryClient:
@@ -267,7 +158,7 @@ class RegistryClient:
         resp = self._request(call, "DELETE", repo, f"manifests/{digest}", None)
         if resp.status_code in (200, 202, 204, 404):
             return True
-        if resp.status_code == 405 or "UNSUPPORTED" in _registry_error_text(resp):
+        if resp.status_code == 405 or "UNSUPPORTED" in error_text(resp):
             return False
         raise self._error(repo, f"DELETE manifest {digest}", resp)
 
@@ -285,16 +176,16 @@ class RegistryClient:
         manifest = self._get_manifest(call, ref)
         if manifest is None:
             return None
-        created = _created_annotation(manifest.json)
+        created = created_annotation(manifest.json)
         if manifest.is_index:
             entry = self._pick(ref, manifest, platform)
-            created = created or _created_annotation(entry)
+            created = created or created_annotation(entry)
             if created:
                 return created
             manifest = self._get_manifest(call, ref.with_digest(entry["digest"]))
             if manifest is None:
                 return None
-            created = _created_annotation(manifest.json)
+            created = created_annotation(manifest.json)
         if created:
             return created
         config_digest = (manifest.json.get("config") or {}).get("digest")
@@ -371,7 +262,7 @@ class RegistryClient:
         self, ref: ImageRef, what: str, resp: requests.Response | None = None
     ) -> RegistryError:
         if resp is not None:
-            detail = _registry_error_text(resp)
+            detail = error_text(resp)
             what += f" -> HTTP {resp.status_code}" + (f" {detail}" if detail else "")
         return RegistryError(self.auth.redact(f"{ref.registry}: {what}"))
 
@@ -464,7 +355,7 @@ class RegistryClient:
                     hint="if it serves plain HTTP, list it in insecure_registries",
                 ) from None
             except (requests.ConnectionError, requests.Timeout) as exc:
-                reason = _describe(exc)
+                reason = describe(exc)
             except (requests.exceptions.InvalidURL, requests.exceptions.InvalidSchema,
                     requests.exceptions.MissingSchema):  # fmt: skip
                 raise RegistryError(f"{url.split('?', 1)[0][:200]}: not a usable URL") from None
@@ -483,7 +374,7 @@ class RegistryClient:
                 if resp.status_code < 500 and resp.status_code != 429:
                     return resp
                 reason = f"HTTP {resp.status_code}"
-                retry_after = _retry_after(resp.headers.get("Retry-After"))
+                retry_after = retry_after_seconds(resp.headers.get("Retry-After"))
             delay = retry_after
             if delay is None:
                 delay = min(self.backoff_cap, self.backoff_base * 2 ** (attempt - 1))

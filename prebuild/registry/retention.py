@@ -19,7 +19,8 @@ from prebuild.durations import format_duration
 from prebuild.errors import RegistryError
 from prebuild.key.material import TAG_LENGTH
 from prebuild.progress import Track, silent
-from prebuild.registry.client import ManifestHead, RegistryClient
+from prebuild.registry.client import RegistryClient
+from prebuild.registry.manifests import ManifestHead
 from prebuild.registry.refs import ImageRef
 
 WORKERS = 8
@@ -297,9 +298,7 @@ def _delete(
     return deleted, [info for info in doomed if info.digest not in done], refused
 
 
-def _inspect(
-    client: RegistryClient, repo: ImageRef, digest: str, want_created: bool
-) -> _Inspected:
+def _inspect(client: RegistryClient, repo: ImageRef, digest: str, want_created: bool) -> _Inspected:
     """(created, blobs, children) of one manifest digest; an index counts all its manifests'
     blobs, and lists them as children."""
     ref = repo.with_digest(digest)

@@ -12,7 +12,8 @@ import hashlib
 import json
 from urllib.parse import urlencode, urljoin
 
-from prebuild.registry.client import RegistryClient, _Call
+from prebuild.registry.budget import Call as _Call
+from prebuild.registry.client import RegistryClient
 from prebuild.registry.media_types import OCI_EMPTY, OCI_MANIFEST
 from prebuild.registry.refs import ImageRef
 

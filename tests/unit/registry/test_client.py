@@ -18,7 +18,8 @@ import pytest
 
 from prebuild.errors import RegistryError
 from prebuild.registry.auth import Credentials, load_credentials
-from prebuild.registry.client import RegistryClient, parse_created
+from prebuild.registry.client import RegistryClient
+from prebuild.registry.manifests import parse_created
 from prebuild.registry.media_types import DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST
 from prebuild.registry.refs import ImageRef
 

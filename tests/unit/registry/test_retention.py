@@ -9,7 +9,8 @@ import pytest
 
 from prebuild.errors import RegistryError
 from prebuild.key.material import TAG_LENGTH
-from prebuild.registry.client import CREATED, RegistryClient
+from prebuild.registry.client import RegistryClient
+from prebuild.registry.manifests import CREATED
 from prebuild.registry.media_types import OCI_INDEX, OCI_MANIFEST
 from prebuild.registry.retention import (
     STORAGE_NOTE,

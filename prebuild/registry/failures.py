@@ -1,0 +1,55 @@
+"""Why a registry request failed, in words a user can act on and that never quote a secret."""
+
+from __future__ import annotations
+
+import socket
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+
+import requests
+
+
+def describe(exc: BaseException) -> str:
+    """A short, secret-free reason for a network failure, from anywhere in its cause chain."""
+    if isinstance(exc, requests.Timeout | TimeoutError):  # ours, or requests': whatever caused it
+        return "timed out"
+    seen: list[BaseException] = []
+    todo: list[object] = [exc]
+    while todo:
+        e = todo.pop()
+        if isinstance(e, BaseException) and not any(e is s for s in seen):
+            seen.append(e)
+            todo += [e.__cause__, e.__context__, getattr(e, "reason", None), *e.args]
+    for kind, text in (
+        (ConnectionRefusedError, "connection refused"),
+        (ConnectionResetError, "connection reset"),
+        (socket.gaierror, "cannot resolve host"),
+        ((requests.Timeout, TimeoutError), "timed out"),
+    ):
+        if any(isinstance(e, kind) for e in seen):
+            return text
+    return "connection failed"
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds())
+    except (TypeError, ValueError):
+        return None
+
+
+def error_text(resp: requests.Response) -> str:
+    """`CODE: message` from an OCI error body, truncated; empty if there is none."""
+    try:
+        errors = resp.json().get("errors") or []
+        first = errors[0]
+        text = f"{first.get('code', '')}: {first.get('message', '')}".strip(": ")
+    except (ValueError, AttributeError, IndexError, TypeError):
+        return ""
+    return text[:200]
