@@ -162,14 +162,17 @@ def layout() -> Layout:
     state = Path(os.environ.get("PREBUILD_STACK_STATE", HERE / "state")).resolve()
     cache = Path(os.environ.get("PREBUILD_STACK_CACHE", HERE / "cache")).resolve()
     tag = hashlib.sha256(str(state).encode()).hexdigest()[:10]
+    registry = _port("PREBUILD_STACK_REGISTRY_PORT", 35000)
     return Layout(
         state=state,
         cache=cache,
         run=Path("/run") / f"prebuild-{tag}",
-        registry_port=_port("PREBUILD_STACK_REGISTRY_PORT", 35000),
+        registry_port=registry,
         s3_port=_port("PREBUILD_STACK_S3_PORT", 35001),
         s3_registry_port=_port("PREBUILD_STACK_S3_REGISTRY_PORT", 35002),
-        auth_registry_port=_port("PREBUILD_STACK_AUTH_REGISTRY_PORT", 35003),
-        token_port=_port("PREBUILD_STACK_TOKEN_PORT", 35004),
-        basic_registry_port=_port("PREBUILD_STACK_BASIC_REGISTRY_PORT", 35005),
+        # later services default to the registry's port + 3..5: a checkout that moved its
+        # registry port (several stacks on one machine) moves these with it
+        auth_registry_port=_port("PREBUILD_STACK_AUTH_REGISTRY_PORT", registry + 3),
+        token_port=_port("PREBUILD_STACK_TOKEN_PORT", registry + 4),
+        basic_registry_port=_port("PREBUILD_STACK_BASIC_REGISTRY_PORT", registry + 5),
     )
