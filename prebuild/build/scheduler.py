@@ -8,6 +8,7 @@ exactly the one its key describes even if a base tag moves during the run.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -127,13 +128,23 @@ def build_one(
                 display.line(plan.name, f"{result.reason}; running again (all steps cached)")
 
             previous = tidy.before(project, request) if options.push else {}
-            built = races.build(
-                request, on_line=lambda text: display.line(plan.name, text), on_retry=raced
-            )
+
+            def show(text: str) -> None:
+                display.line(plan.name, text)
+
+            staged = request.push and request.cache_to is not None
+            # Key tag last: with a cache to export, the first build exports it (no push), the
+            # cache reaches S3 too, and only then a second, all-cached build pushes the tags,
+            # the key tag after the moving ones. Stopped anywhere before, the key tag is
+            # absent, so the next run builds the image again instead of trusting a half.
+            first = _cache_only(request) if staged else request
+            built = races.build(first, on_line=show, on_retry=raced)
             if options.export_cache and (
                 synced := backends.finish(plan.spec.cache, cache, name=plan.name, track=track)
             ):
                 display.line(plan.name, synced)
+            if staged:
+                races.build(_key_tag_last(request), on_line=show, on_retry=raced)
         if tidied := tidy.after(project, previous):
             display.line(plan.name, tidied)
         result.cache_hits, result.cache_steps = built.progress.cached, built.progress.total
@@ -146,6 +157,18 @@ def build_one(
     result.seconds = round(time.monotonic() - started, 2)
     display.done(plan.name, result.status, _detail(result))
     return result
+
+
+def _cache_only(request: BuildRequest) -> BuildRequest:
+    """The build that only exports the cache: no tag, no push (the result stays in BuildKit)."""
+    return dataclasses.replace(request, tags=(), push=False)
+
+
+def _key_tag_last(request: BuildRequest) -> BuildRequest:
+    """The push after the cache export: every step cached, nothing exported again, and the
+    key tag (tags[0]) written after the moving tags."""
+    tags = (*request.tags[1:], *request.tags[:1])
+    return dataclasses.replace(request, tags=tags, cache_to=None, no_cache=False)
 
 
 # What BuildKit says when the registry refused its credentials (or the lack of them) for a push.

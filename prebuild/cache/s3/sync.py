@@ -31,6 +31,7 @@ from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError, NoC
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from prebuild import deadline as deadlines
+from prebuild.cache.s3 import watch
 from prebuild.cache.s3.layout import (
     BlobRef,
     CacheLayoutError,
@@ -94,7 +95,15 @@ def make_client(settings: S3Settings) -> S3Client:
         request_checksum_calculation="when_required",
     )
     session = boto3.session.Session()  # own session: boto3's module-level default is shared state
-    return session.client("s3", endpoint_url=settings.endpoint_url or None, config=config)
+    client = session.client("s3", endpoint_url=settings.endpoint_url or None, config=config)
+    client.meta.events.register("before-send.s3", _refuse_late)  # botocore's retries too
+    watch.guard(client)  # and a trickled answer ends at the deadline
+    return client
+
+
+def _refuse_late(**_: Any) -> None:
+    """Before every attempt, first or retried: none starts once the deadline has passed."""
+    _in_time("request")
 
 
 def error_code(exc: BaseException) -> str:

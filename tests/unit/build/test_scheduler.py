@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -45,6 +46,8 @@ class Recorder:
     events: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     barriers: dict[str, threading.Barrier] = field(default_factory=dict)
+    calls: list[BuildRequest] = field(default_factory=list)  # every buildx call, as made
+    staged: dict[str, BuildRequest] = field(default_factory=dict)  # cache-only phase by image
 
     def __post_init__(self) -> None:
         for group in self.together:
@@ -56,7 +59,20 @@ class Recorder:
     ) -> BuildResult:
         name = request.context.name  # ci/NAME in these repos
         with self.lock:
-            self.requests.append(request)
+            self.calls.append(request)
+            if not request.push and not request.tags and request.cache_to:
+                self.staged[name] = request  # the cache-only phase: the push completes it
+            else:
+                first = self.staged.pop(name, None)
+                if first is not None:  # the image's one logical build, as both phases say
+                    result = BuildResult(progress=progress.parse(PLAIN), output_tail=PLAIN)
+                    tags = (request.tags[-1], *request.tags[:-1])  # key tag pushed last
+                    self.requests.append(
+                        dataclasses.replace(request, tags=tags, cache_to=first.cache_to,
+                                            no_cache=first.no_cache)
+                    )  # fmt: skip
+                    return result
+                self.requests.append(request)
             self.events.append(f"start {name}")
         if name in self.barriers:
             self.barriers[name].wait()  # raises BrokenBarrierError unless run concurrently
@@ -115,6 +131,20 @@ def planned_repo(tmp_path: Path, fake: FakeRegistry, settings: str = "") -> tupl
 
 def outcome(results: list[ImageResult]) -> list[tuple[str, str, str]]:
     return [(r.name, r.status, r.reason) for r in results]
+
+
+def test_key_tag_is_pushed_last_after_the_cache(fake, busybox, recorder, tmp_path):
+    """Two buildx calls: the first only exports the cache (no tag, no push), the second pushes
+    with every step cached, the key tag after `latest`: stopped in between, no key tag exists."""
+    project, plan = planned_repo(tmp_path, fake)
+    base = plan.by_name()["base"]
+    run(project, plan, ["base"], BuildOptions(), Display())
+    repo = f"{fake.host}/ci/base"
+    first, second = recorder.calls
+    assert (first.tags, first.push, first.cache_to is not None) == ((), False, True)
+    assert (second.tags, second.push, second.cache_to) == (
+        (f"{repo}:latest", f"{repo}:{base.tag}"), True, None
+    )
 
 
 def test_exact_request_and_argv_for_one_image(fake, busybox, recorder, tmp_path):
