@@ -23,11 +23,14 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
+from pathlib import Path
 
 from prebuild.durations import parse_duration
 from prebuild.errors import UsageError
 
 ENV = "PREBUILD_DEADLINE"
+_process_start: float | None = None
+MAX_STARTUP = 5.0  # seconds of interpreter start-up and imports counted into a budget  # set by the CLI's main() for the command it runs
 DEFAULTS = {"plan": 120.0, "build": 4 * 3600.0, "gc": 600.0}
 
 
@@ -36,10 +39,14 @@ class Deadline:
 
     __slots__ = ("end", "seconds", "what")
 
-    def __init__(self, seconds: float | None, what: str = "command") -> None:
+    def __init__(
+        self, seconds: float | None, what: str = "command", *, start: float | None = None
+    ) -> None:
+        """`start` (monotonic): when the budget began, e.g. the process's start (default now)."""
         self.seconds = seconds
         self.what = what
-        self.end = math.inf if seconds is None else time.monotonic() + seconds
+        begin = time.monotonic() if start is None else start
+        self.end = math.inf if seconds is None else begin + seconds
 
     def remaining(self) -> float:
         """Seconds left (never negative; inf when unbounded)."""
@@ -85,11 +92,41 @@ def scope(deadline: Deadline) -> Iterator[Deadline]:
         _current = previous
 
 
+@contextmanager
+def command_started() -> Iterator[None]:
+    """Budgets of the command run inside count from now (the CLI's entry), not from when
+    the command's own code starts: imports and config loading are part of the time."""
+    global _process_start
+    _process_start = time.monotonic() - _process_age()
+    try:
+        yield
+    finally:
+        _process_start = None
+
+
+def _process_age() -> float:
+    """Seconds since this process was started (interpreter start-up and imports included),
+    from /proc; 0 where that cannot be read."""
+    try:
+        fields = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+        started_ticks = int(fields[19])  # field 22 (starttime), after pid and (comm)
+        age = time.clock_gettime(time.CLOCK_BOOTTIME) - started_ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, AttributeError):
+        return 0.0
+    # more than a start-up's worth: main() runs inside a longer-lived process (tests)
+    return age if 0.0 <= age <= MAX_STARTUP else 0.0
+
+
+def started() -> float:
+    """When the running command began (now, outside the CLI)."""
+    return _process_start if _process_start is not None else time.monotonic()
+
+
 def for_command(command: str, option: str | None) -> Deadline:
     """The deadline of `command`: --deadline, else $PREBUILD_DEADLINE, else its default."""
     text = option if option is not None else os.environ.get(ENV)
     if text is None or not text.strip():
-        return Deadline(DEFAULTS.get(command), command)
+        return Deadline(DEFAULTS.get(command), command, start=started())
     try:
         seconds = _seconds(text)
     except ValueError as error:
@@ -97,7 +134,7 @@ def for_command(command: str, option: str | None) -> Deadline:
         raise UsageError(f"{where}: {error}") from None
     if seconds <= 0:
         raise UsageError(f"{'--deadline' if option is not None else ENV}: must be > 0")
-    return Deadline(seconds, command)
+    return Deadline(seconds, command, start=started())
 
 
 def _seconds(text: str) -> float:

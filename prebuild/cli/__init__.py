@@ -11,7 +11,7 @@ import sys
 
 import click
 
-from prebuild import __version__
+from prebuild import __version__, deadline
 from prebuild.errors import PrebuildError
 
 CONFIG_OPTION_HELP = (
@@ -56,7 +56,7 @@ def main() -> None:
     from prebuild.cli import signals
 
     try:
-        with signals.installed():
+        with deadline.command_started(), signals.installed():
             cli.main(standalone_mode=False)
     except PrebuildError as error:
         click.echo(f"error: {error}", err=True)

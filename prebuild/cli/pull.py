@@ -11,7 +11,7 @@ import click
 from prebuild.cli.context import context_option
 from prebuild.cli.options import config_option
 from prebuild.config.load import load_project
-from prebuild.deadline import Deadline
+from prebuild.deadline import Deadline, started
 from prebuild.engine.contexts import resolve_builder
 from prebuild.engine.local import ENGINES, Local, choose
 from prebuild.errors import UsageError
@@ -98,7 +98,8 @@ def pull(
     if tag_as and len(names) > 1:
         raise UsageError("--tag-as takes one image name")
     output.check(fmt, os.environ)
-    budget = Deadline(timeout, "pull")  # one for the whole command, every name included
+    # one budget for the whole command, every name included, counted from the process's start
+    budget = Deadline(timeout, "pull", start=started())
     project = load_project(config, partial=True)
     chosen = choose(engine)
     os.environ["PREBUILD_ENGINE"] = chosen  # whose credentials the registry client reads
