@@ -29,8 +29,8 @@ from prebuild.durations import parse_duration
 from prebuild.errors import UsageError
 
 ENV = "PREBUILD_DEADLINE"
-_process_start: float | None = None
-MAX_STARTUP = 5.0  # seconds of interpreter start-up and imports counted into a budget  # set by the CLI's main() for the command it runs
+_process_start: float | None = None  # set by the CLI's main() for the command it runs
+MAX_STARTUP = 5.0  # seconds of interpreter start-up and imports counted into a budget
 DEFAULTS = {"plan": 120.0, "build": 4 * 3600.0, "gc": 600.0}
 
 

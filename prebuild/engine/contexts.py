@@ -14,28 +14,20 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 
+from prebuild.engine import process
 from prebuild.engine.locations import docker_config_dir
-from prebuild.errors import DockerError, UsageError
+from prebuild.errors import UsageError
 
 
 def _inspect(name: str) -> dict[str, object] | None:
     """`docker context inspect NAME`, or None when there is no such context."""
-    try:
-        proc = subprocess.run(
-            ["docker", "context", "inspect", name],
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-    except FileNotFoundError as error:
-        raise DockerError("the docker client was not found on PATH") from error
-    if proc.returncode != 0:
+    # its own process group, killed at the deadline (engine/process)
+    code, stdout, _ = process.run(["docker", "context", "inspect", name], timeout=15.0)
+    if code != 0:
         return None
     try:
-        found = json.loads(proc.stdout)
+        found = json.loads(stdout)
     except ValueError:
         return None
     return found[0] if isinstance(found, list) and found and isinstance(found[0], dict) else None

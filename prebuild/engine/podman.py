@@ -14,10 +14,11 @@ builds without it.
 from __future__ import annotations
 
 import re
-import subprocess
+import shutil
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+from prebuild.engine import process
 from prebuild.engine.buildx import BuildRequest, echo
 from prebuild.errors import DockerError
 
@@ -44,23 +45,10 @@ def _tls(verify: bool) -> list[str]:
 
 def _run(argv: Sequence[str], what: str, *, on_line: Callable[[str], None] | None = None) -> str:
     """Run one podman command; its output, or a DockerError with the tail of its output."""
-    try:
-        proc = subprocess.Popen(
-            list(argv),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-    except FileNotFoundError as error:
-        raise DockerError("podman was not found on PATH", hint="install podman") from error
-    lines = []
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        lines.append(line.rstrip("\n"))
-        if on_line:
-            on_line(lines[-1])
-    code = proc.wait()
+    if shutil.which(argv[0]) is None:
+        raise DockerError("podman was not found on PATH", hint="install podman")
+    # its own process group, killed at the command's deadline or on Ctrl-C (engine/process)
+    code, lines = process.stream(argv, on_line or (lambda _: None))
     if code != 0:
         tail = "\n".join(lines[-12:])
         raise DockerError(f"{what} failed (exit {code}):\n{tail}")
