@@ -332,12 +332,15 @@ class RegistryClient:
         """
         origin = urlsplit(url)[:2]
         attempt = redirects = 0
+        reason = ""  # why the previous attempt failed, if one did
         while True:
             attempt += 1
             timeout = min(self.timeout, call.remaining())
             if timeout <= 0:
+                why = f"{reason} after {attempt - 1} attempts" if reason else "out of time"
                 raise RegistryError(
-                    f"{urlsplit(url).netloc}: out of time ({self._budget(call)})",
+                    f"{urlsplit(url).netloc}: {why} in {call.elapsed():.1f}s "
+                    f"({self._budget(call)})",
                     transient=True,
                 )
             same_origin = urlsplit(url)[:2] == origin
