@@ -48,6 +48,7 @@ class Shell(Builtins):
         self._shown_of = shown_of
         self.path, self.shown, self.certain = root, "", True
         self.in_condition = 0
+        self.last_ran = True  # whether the last pipeline of the latest and-or list ran
         self.sources: list[Path] = []
         self.eval_depth = 0
         self.scanning: set[str] = set()  # functions whose bodies are being scanned
@@ -102,6 +103,7 @@ class Shell(Builtins):
                 and self.in_condition == 0
                 and isinstance(status, int)
                 and status != 0
+                and self.last_ran  # `false && x`: a failure before the last is no exit
                 and not _exempt(andor)
             ):
                 if self.certain:
@@ -113,9 +115,12 @@ class Shell(Builtins):
     def andor(self, andor: AndOr) -> Status:
         items = [("", andor.first), *andor.rest]
         status: Status = 0
+        ran_last = False
         for index, (op, pipeline) in enumerate(items):
             last = index == len(items) - 1
+            ran_last = last
             if op and isinstance(status, int) and ((op == "&&") != (status == 0)):
+                ran_last = False
                 continue
             self.in_condition += 0 if last else 1
             try:
@@ -125,6 +130,7 @@ class Shell(Builtins):
                     status = self.pipeline(pipeline)
             finally:
                 self.in_condition -= 0 if last else 1
+        self.last_ran = ran_last  # set after the pipelines: a sourced file's lists ran inside
         return status
 
     def maybe(self, run, cause: Cause) -> Status:
@@ -218,6 +224,9 @@ class Shell(Builtins):
         """Code the reader does not evaluate (loops, case, function calls): every variable it
         can assign becomes unknown; if that cannot be bounded, everything does."""
         cause = cause or self.cause(line, what)
+        if self.state.errexit and self.in_condition == 0:  # a failure inside would end the shell
+            self.state.poisoned(self.cause(line, f"{what} under errexit may stop the file"))
+            return cause
         try:
             names = effects.collect(node, self.state.functions)
         except effects.Untraceable as error:
@@ -371,8 +380,10 @@ def _status(result: bool | None, cause: Cause) -> Status:
 
 
 def _exempt(andor: AndOr) -> bool:
+    """errexit ignores a negated last pipeline, and a compound command's status (bash checks
+    the commands inside it instead)."""
     last = andor.rest[-1][1] if andor.rest else andor.first
-    return last.negated
+    return last.negated or len(last.commands) != 1 or not isinstance(last.commands[0], Simple)
 
 
 def _line(andor: AndOr) -> int:

@@ -98,6 +98,8 @@ class Expander:
             return value
         if isinstance(value, Unknown):
             self.maybe_assigned(p.word, value.cause)
+            if p.op.endswith("?"):  # may be the error that ends the shell
+                self.state.poisoned(self.cause(p.line, f"${{{p.name}{p.op}...}} of an unknown"))
             return value
         kind = p.op[-1]
         missing = value is None or (p.op.startswith(":") and value == "")
@@ -117,6 +119,8 @@ class Expander:
 
     def _len_or_indirect(self, p: Param, value: Value | None) -> Value:
         if isinstance(value, Unknown):
+            if p.op == "ind":  # an invalid name would make bash abandon the command
+                self.state.poisoned(self.cause(p.line, f"indirection ${{!{p.name}}} of an unknown"))
             return value
         if p.op == "len":
             if value is None and self.state.nounset:

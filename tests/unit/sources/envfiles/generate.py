@@ -159,6 +159,8 @@ class Generator:
             + ["source ./ci/missing.sh"]
         )
         lines.insert(self.rng.randint(0, len(lines)), how)
+        if self.rng.random() < 0.3:
+            lines.insert(0, "set -o errexit")  # a failing command then ends the sourcing
         main = root / "main.sh"
         main.write_text("\n".join(lines) + "\n")
         initial = {"FILE_ENV": "./ci/part.sh"} if self.rng.random() < 0.8 else {}
