@@ -99,10 +99,11 @@ def _measure(
 ) -> dict[str, int | None]:
     """Sizes of what was pushed (an image skipped keeps the size its key had), and storage.
 
-    When the nightly's gc runs next (`[gc] after_build`, only after a successful build), gc
-    measures storage for free while it inspects every tag (record_storage), so a no-op
-    nightly costs no extra requests; otherwise, or for the metrics file, which is written
-    now, it is measured here at one request per tag.
+    Measuring costs one request per tag, so it is avoided where the answer is known: when
+    the nightly's gc runs next (`[gc] after_build`, only after a successful build) it
+    measures for free while it inspects every tag (record_storage); when nothing was pushed,
+    storage is what the newest report says (only a push or a gc changes it). Otherwise, and
+    for the metrics file, which is written now, it is measured here.
     """
     from prebuild.report.storage import image_sizes, measure
 
@@ -116,6 +117,9 @@ def _measure(
         result.size = sizes.get(result.ref or "", carried)
     if project.settings.gc_after_build and exit_code(results) == 0 and not metrics:
         return {"registry": None, "s3": None}
+    last = newest.get("storage") or {}
+    if not built and last.get("registry") is not None:
+        return {"registry": last.get("registry"), "s3": last.get("s3")}
     return measure(project, client).as_json()
 
 
