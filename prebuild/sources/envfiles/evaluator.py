@@ -58,7 +58,11 @@ class Shell(Builtins):
     def run_file(self, path: Path, line: int = 0) -> Status:
         """`source PATH` of a resolved, readable path inside the repository."""
         if len(self.sources) >= MAX_SOURCE_DEPTH:
-            chain = " -> ".join(self._shown_of(p) for p in [*self.sources, path])
+            stack = [*self.sources, path]
+            start = stack.index(path)  # the first time the repeated file was entered
+            loop = stack[start : stack.index(path, start + 1) + 1] if stack.count(path) > 1 else []
+            shown = [self._shown_of(p) for p in (loop or [*stack[:3], stack[-1]])]
+            chain = " -> ".join(shown) if loop else " -> ".join([*shown[:3], "...", shown[-1]])
             raise ConfigError(
                 f"sourced files nested more than {MAX_SOURCE_DEPTH} deep (a cycle?): {chain}",
                 file=self.shown or self._shown_of(path),

@@ -87,6 +87,10 @@ class Expander:
             self.maybe_assigned(p.word, cause)
             return Unknown(self.cause(p.line, f"parameter expansion operator in ${{{p.name}...}}"))
         value = self.state.get(p.name, cause)
+        if self.state.nounset and isinstance(value, Unknown) and p.op in ("", "len", "ind"):
+            state = self.state
+            if state.poison or p.name in state.maybe_unset or p.name not in state.vars:
+                state.poisoned(self.cause(p.line, f"${p.name} may be unbound (set -u is on)"))
         if p.op in ("len", "ind"):
             return self._len_or_indirect(p, value)
         if not p.op:

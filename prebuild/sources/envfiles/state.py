@@ -63,6 +63,7 @@ class State:
     unknown_since: dict[str, Cause] = field(default_factory=dict)
     special: set[str] = field(default_factory=set)  # arrays, -i/-l/-u/-n attributes
     readonly: set[str] = field(default_factory=set)
+    maybe_unset: set[str] = field(default_factory=set)  # unknown, and perhaps not even set
     functions: dict[str, list[Node]] = field(default_factory=dict)  # possible bodies
     poison: Cause | None = None
     cwd: Path | None = None  # None: unknown (after cd)
@@ -82,6 +83,7 @@ class State:
             unknown_since=dict(self.unknown_since),
             special=set(self.special),
             readonly=set(self.readonly),
+            maybe_unset=set(self.maybe_unset),
             functions={k: list(v) for k, v in self.functions.items()},
             poison=self.poison,
             cwd=self.cwd,
@@ -115,6 +117,7 @@ class State:
         if name in DYNAMIC:
             value = Unknown(Cause(shown, place[1], f"${name} is computed by bash on every read"))
         self.vars[name] = value
+        self.maybe_unset.discard(name)
         self.history.setdefault(name, []).append(place)
         if self.allexport:
             self.exported[name] = True
@@ -123,6 +126,7 @@ class State:
 
     def unknown(self, name: str, cause: Cause, place: Place) -> None:
         self.vars[name] = Unknown(cause)
+        self.maybe_unset.add(name)  # read at end of input, a loop that unsets it...
         self.unknown_since[name] = cause
         self.history.setdefault(name, []).append(place)
         if name == "IFS":
@@ -149,6 +153,8 @@ def merge(states: list[State], cause: Cause) -> State:
 def _merge_into(into: State, other: State, cause: Cause) -> None:
     for name in set(into.vars) | set(other.vars):
         mine, theirs = into.vars.get(name), other.vars.get(name)
+        if mine is None or theirs is None or name in other.maybe_unset:
+            into.maybe_unset.add(name)
         if mine != theirs:
             into.vars[name] = (
                 mine

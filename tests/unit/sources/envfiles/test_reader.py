@@ -199,6 +199,8 @@ CASES: list[tuple[str, str, str, object]] = [
     ("or-list-unknown", "command -v nproc || A=set\n", "A", (1, "condition is unknown")),
     ("case", "case $X in a) A=1;; *) A=2;; esac\n", "A", (1, "case")),
     ("for", "for x in a b; do A=$x; done\n", "A", (1, "loop")),
+    ("nounset-known-set", "set -u\nA=$(date)\nB=$A\nC=1\n", "C", "1"),
+    ("nounset-maybe-unset", "set -u\nread -r A\nB=$A\nC=1\n", "C", (3, "may be unbound")),
     ("for-errexit", "set -e\nB=1\nfor x in a; do A=$x; done\n", "B", (3, "loop under errexit")),
     ("while", "while read -r line; do A=$line; done\n", "A", (1, "loop")),
     ("function", "f() { A=1; }\nA=0\nf\n", "A", (3, "call of function f")),
