@@ -11,21 +11,34 @@ import time
 import traceback
 from collections.abc import Callable
 
-from bench import p1_pull, p2_statusquo, p3_noop, p4_keys, p5_storage, p6_parallel, profiles
+from bench import (
+    p1_pull,
+    p2_statusquo,
+    p3_noop,
+    p3_scale,
+    p4_keys,
+    p4_scale,
+    p5_storage,
+    p6_parallel,
+    profiles,
+)
 from bench.harness import OUT, Reps, ScenarioResult, loadavg, log, table, write_json
 from bench.stack import Stack, machine
 
-ORDER = ("P4", "P1", "P2", "P3", "P5", "P6")
+ORDER = ("P4", "P4-scale", "P1", "P2", "P3", "P3-scale", "P5", "P6")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="bench/run", description=__doc__)
-    parser.add_argument("scenarios", nargs="*", metavar="P1..P6", help="default: all")
+    parser.add_argument(
+        "scenarios", nargs="*", metavar="P1..P6|P3-scale|P4-scale", help="default: all"
+    )
     parser.add_argument("--reps", type=int, default=5, help="measured repetitions (default 5)")
     parser.add_argument("--warmup", type=int, default=1, help="warm-up repetitions (default 1)")
     parser.add_argument("--no-profiles", action="store_true", help="skip the profiles")
     args = parser.parse_args()
-    wanted = [s.upper() for s in args.scenarios] or list(ORDER)
+    by_upper = {s.upper(): s for s in ORDER}
+    wanted = [by_upper.get(s.upper(), s) for s in args.scenarios] or list(ORDER)
     unknown = [s for s in wanted if s not in ORDER]
     if unknown:
         parser.error(f"unknown scenario(s) {', '.join(unknown)}; choose from {', '.join(ORDER)}")
@@ -48,6 +61,8 @@ def main() -> int:
         "P2": lambda: p2_statusquo.run_scenario(stack, reps, big()),
         "P3": lambda: p3_noop.run_scenario(stack, reps),
         "P4": lambda: p4_keys.run_scenario(stack, reps),
+        "P3-scale": lambda: p3_scale.run_scenario(stack, reps),
+        "P4-scale": lambda: p4_scale.run_scenario(stack, reps),
         "P5": lambda: p5_storage.run_scenario(stack, reps),
         "P6": lambda: p6_parallel.run_scenario(stack, reps),
     }

@@ -13,11 +13,12 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 OUT = Path(__file__).resolve().parent / "out"
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -69,6 +70,39 @@ def timed(
     if expect is not None and expect not in proc.stdout + proc.stderr:
         raise CommandFailed(f"{' '.join(argv)}: expected {expect!r} in its output:\n{proc.stdout}")
     return seconds, proc
+
+
+class Measured(NamedTuple):
+    seconds: float
+    cpu_seconds: float  # user + system: what a busy shared machine does not inflate
+    rss_mb: float
+    stdout: str
+
+
+def timed_rss(
+    argv: Sequence[str], *, cwd: Path | None = None, env: Mapping[str, str] | None = None
+) -> Measured:
+    """Wall seconds, CPU seconds, peak RSS and stdout of one command that must succeed: wait4
+    gives the child's own rusage, so the peak is this command's, not the bench's. Output goes
+    to temp files (reading pipes would need a second waiter)."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(
+            list(argv), cwd=cwd, env=dict(env) if env is not None else None,
+            stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+        )  # fmt: skip
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        stdout = out.read().decode(errors="replace")
+        stderr = err.read().decode(errors="replace")
+    if proc.returncode != 0:
+        tail = "\n".join((stderr + stdout).strip().splitlines()[-25:])
+        raise CommandFailed(f"{' '.join(argv)} exited {proc.returncode}:\n{tail}")
+    cpu = usage.ru_utime + usage.ru_stime
+    return Measured(seconds, cpu, usage.ru_maxrss / 1024, stdout)
 
 
 @dataclass

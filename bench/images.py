@@ -138,3 +138,29 @@ def tree_of_files(root: Path, count: int, total_mb: int, *, seed: int = 4) -> li
             path.write_bytes(os.urandom(size))
         paths.append(path)
     return paths
+
+
+def chain_name(chain: int, level: int) -> str:
+    return f"c{chain:02d}-l{level}"
+
+
+def chains(
+    registry: str, base_image: str, *, count: int, depth: int, files_per_image: int
+) -> dict[str, str]:
+    """`count` chains of `depth` images: level 0 builds FROM the base, level N FROM level N-1
+    of its chain (written as the sibling's bare name, which prebuild pins to its key tag), each
+    copying its own `files_per_image` small files. The files of a scale scenario's repo."""
+    decls = [
+        Image(chain_name(c, level), f"images/{chain_name(c, level)}")
+        for c in range(count)
+        for level in range(depth)
+    ]
+    files = {"prebuild.toml": project_toml(registry, base_image, decls)}
+    for c in range(count):
+        for level in range(depth):
+            name = chain_name(c, level)
+            parent = FROM_BASE if level == 0 else f"FROM {chain_name(c, level - 1)}\n"
+            files[f"images/{name}/Dockerfile"] = parent + f"COPY files/ /opt/{name}/\n"
+            for f in range(files_per_image):
+                files[f"images/{name}/files/f{f}.txt"] = f"{name} file {f}\n"
+    return files

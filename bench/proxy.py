@@ -1,11 +1,18 @@
-"""A counting HTTP proxy in front of the stack's registry (P3).
+"""A counting, optionally shaped, HTTP proxy in front of the stack's registry (P2, P3).
 
 Reverse proxy: point PREBUILD_REGISTRY at `127.0.0.1:<port>/...` and prebuild's requests for
 its images arrive here (plain HTTP on loopback needs no configuration). Forward proxy: with
 HTTP_PROXY=http://127.0.0.1:<port>, requests naming the registry itself (the base image, whose
 reference is part of the key and so cannot be rewritten) arrive here too, in absolute form.
 Both are forwarded to the one upstream registry and counted by method and kind (`HEAD
-manifests`, `GET manifests`, `GET blobs`, ...). Bodies are buffered: small images only.
+manifests`, `GET manifests`, `GET blobs`, ...). Request bodies are buffered (pushes of small
+images only); response bodies of known length are streamed.
+
+Shaped (`rtt`, `rate`): a runner behind a real network. Every request waits one round trip
+(half before it is forwarded, half before the answer starts) and every new client connection
+one more (its TCP handshake); response bodies share one link of `rate` bytes per second,
+paced chunk by chunk. The engine pulls through it too when an image is named by the proxy's
+address (loopback registries need no TLS for dockerd).
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ from __future__ import annotations
 import http.client
 import re
 import threading
+import time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -38,12 +46,40 @@ def kind_of(method: str, path: str) -> str:
     return f"{method} {path.split('?', 1)[0]}" if path.startswith("/v2/") else f"{method} other"
 
 
-class CountingProxy:
-    """`with CountingProxy(upstream) as proxy:` ... `proxy.address`, `proxy.counts`."""
+CHUNK = 64 * 1024
 
-    def __init__(self, upstream: str, port: int = 0) -> None:
+
+class Link:
+    """One shared link of `rate` bytes/s: each chunk is sent at the time the link frees up."""
+
+    def __init__(self, rate: float | None) -> None:
+        self.rate = rate
+        self._free_at = 0.0
+        self._lock = threading.Lock()
+
+    def send(self, write, data: bytes) -> None:  # type: ignore[no-untyped-def]
+        if self.rate:
+            with self._lock:
+                start = max(time.monotonic(), self._free_at)
+                self._free_at = start + len(data) / self.rate
+                done = self._free_at
+            delay = done - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+        write(data)
+
+
+class CountingProxy:
+    """`with CountingProxy(upstream) as proxy:` ... `proxy.address`, `proxy.counts`;
+    `CountingProxy(upstream, rtt=0.02, rate=50e6)` shapes the link too."""
+
+    def __init__(
+        self, upstream: str, port: int = 0, *, rtt: float = 0.0, rate: float | None = None
+    ) -> None:
         self.upstream = upstream
         self.counts: Counter[str] = Counter()
+        self.rtt = rtt
+        self.link = Link(rate)
         self._lock = threading.Lock()
         proxy = self
 
@@ -53,12 +89,26 @@ class CountingProxy:
             def log_message(self, format: str, *args: object) -> None:  # noqa: A002
                 return
 
+            def handle_one_request(self) -> None:
+                # dockerd tries TLS first even for an insecure registry and falls back to
+                # plain HTTP only on "server gave HTTP response to HTTPS client": answer a
+                # ClientHello (first byte 0x16) with a plain status line, as a registry does.
+                if self.rfile.peek(1)[:1] == b"\x16":
+                    self.wfile.write(b"HTTP/1.0 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+                    self.close_connection = True
+                    return
+                super().handle_one_request()
+
             def _forward(self) -> None:
                 if "://" in self.path:  # absolute form (forward proxy): keep path and query
                     self.path = "/" + self.path.split("://", 1)[1].partition("/")[2]
                 with proxy._lock:
                     proxy.counts[kind_of(self.command, self.path)] += 1
                 body = self._read_body()
+                if proxy.rtt:  # the handshake of a new connection, then half a round trip
+                    first = not getattr(self, "_connected", False)
+                    self._connected = True
+                    time.sleep(proxy.rtt * (1.5 if first else 0.5))
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
                 if body is not None:
                     headers["Content-Length"] = str(len(body))
@@ -66,23 +116,30 @@ class CountingProxy:
                 try:
                     conn.request(self.command, self.path, body=body, headers=headers)
                     resp = conn.getresponse()
-                    data = resp.read()
+                    length = resp.getheader("Content-Length")
+                    streamed = self.command != "HEAD" and length is not None
+                    data = b"" if streamed or self.command == "HEAD" else resp.read()
+                    if proxy.rtt:
+                        time.sleep(proxy.rtt / 2)
+                    self.send_response_only(resp.status, resp.reason)
+                    for name, value in resp.getheaders():
+                        if name.lower() in _HOP_BY_HOP or name.lower() == "content-length":
+                            continue
+                        self.send_header(name, value)
+                    if self.command == "HEAD" or streamed:
+                        if length is not None:
+                            self.send_header("Content-Length", length)
+                    else:
+                        self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    if streamed:
+                        while chunk := resp.read(CHUNK):
+                            proxy.link.send(self.wfile.write, chunk)
+                    elif self.command != "HEAD" and data:
+                        for start in range(0, len(data), CHUNK):
+                            proxy.link.send(self.wfile.write, data[start : start + CHUNK])
                 finally:
                     conn.close()
-                self.send_response_only(resp.status, resp.reason)
-                for name, value in resp.getheaders():
-                    if name.lower() in _HOP_BY_HOP or name.lower() == "content-length":
-                        continue
-                    self.send_header(name, value)
-                if self.command == "HEAD":
-                    length = resp.getheader("Content-Length")
-                    if length is not None:
-                        self.send_header("Content-Length", length)
-                else:
-                    self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                if self.command != "HEAD" and data:
-                    self.wfile.write(data)
 
             def _read_body(self) -> bytes | None:
                 if self.headers.get("Transfer-Encoding", "").lower() == "chunked":

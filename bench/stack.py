@@ -25,6 +25,7 @@ class Stack:
     s3_endpoint: str
     base_image: str  # the seeded busybox, REGISTRY/seed/busybox:stable
     state: Path  # the stack's state dir (registry storage lives below it)
+    proxy_addr: str = ""  # 127.0.0.1:PORT the engine treats as a plain-HTTP registry (P2)
 
     @classmethod
     def from_env(cls) -> Stack:
@@ -35,14 +36,14 @@ class Stack:
         ]
         if missing:
             raise SystemExit(
-                f"bench: {', '.join(missing)} not set: run bench/run, which evals "
-                "`ci/stack env`"
+                f"bench: {', '.join(missing)} not set: run bench/run, which evals `ci/stack env`"
             )
         return cls(
             registry=os.environ["PREBUILD_TEST_REGISTRY"],
             s3_endpoint=os.environ["PREBUILD_TEST_S3_ENDPOINT"],
             base_image=os.environ["PREBUILD_TEST_BASE_IMAGE"],
             state=Path(os.environ["PREBUILD_STACK_DATA"]),
+            proxy_addr=os.environ.get("PREBUILD_TEST_PROXY_ADDR", ""),
         )
 
     @property

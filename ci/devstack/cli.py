@@ -56,7 +56,7 @@ ENGINE_FILE = "engines"  # in the state dir: how many engines the last `up --eng
 
 
 def insecure(lay: Layout) -> list[str]:
-    return [lay.registry_addr, lay.s3_registry_addr]
+    return [lay.registry_addr, lay.s3_registry_addr, lay.proxy_addr]
 
 
 def extra_engines(lay: Layout) -> range:
@@ -226,6 +226,7 @@ def env_lines(lay: Layout) -> list[str]:
         "PATH": f"{lay.prefix}/usr/bin:{os.environ.get('PATH', '')}",
         "PREBUILD_TEST_REGISTRY": lay.registry_addr,
         "PREBUILD_TEST_S3_REGISTRY": lay.s3_registry_addr,
+        "PREBUILD_TEST_PROXY_ADDR": lay.proxy_addr,  # plain HTTP for the engine too
         "PREBUILD_TEST_S3_ENDPOINT": lay.s3_endpoint,
         "PREBUILD_TEST_BASE_IMAGE": lay.base_image,
         "PREBUILD_TEST_AUTH_REGISTRY": lay.auth_registry_addr,

@@ -60,6 +60,7 @@ class Layout:
     auth_registry_port: int = 35003
     token_port: int = 35004
     basic_registry_port: int = 35005
+    proxy_port: int = 35006  # a bench/test proxy the engine may pull through (plain HTTP)
 
     @property
     def prefix(self) -> Path:
@@ -131,6 +132,10 @@ class Layout:
         return f"127.0.0.1:{self.s3_registry_port}"
 
     @property
+    def proxy_addr(self) -> str:
+        return f"127.0.0.1:{self.proxy_port}"
+
+    @property
     def s3_endpoint(self) -> str:
         return f"http://127.0.0.1:{self.s3_port}"
 
@@ -175,4 +180,5 @@ def layout() -> Layout:
         auth_registry_port=_port("PREBUILD_STACK_AUTH_REGISTRY_PORT", registry + 3),
         token_port=_port("PREBUILD_STACK_TOKEN_PORT", registry + 4),
         basic_registry_port=_port("PREBUILD_STACK_BASIC_REGISTRY_PORT", registry + 5),
+        proxy_port=_port("PREBUILD_STACK_PROXY_PORT", registry + 6),
     )

@@ -40,6 +40,10 @@ PYPROJECT_PREFIX: Loc = ("tool", "prebuild")
 _TOOL_HEADER = re.compile(r"^\s*\[\s*tool\s*\.\s*prebuild\s*[\].]", re.MULTILINE)
 _TOML_POSITION = re.compile(r"\s*\((?:at line (\d+), column (\d+)|at end of document)\)$")
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+_IMAGE_HEADER = re.compile(r"^[ \t]*\[\[[ \t]*image[ \t]*\]\]", re.MULTILINE)
+_IMAGE_HEADER_PYPROJECT = re.compile(
+    r"^[ \t]*\[\[[ \t]*tool[ \t]*\.[ \t]*prebuild[ \t]*\.[ \t]*image[ \t]*\]\]", re.MULTILINE
+)
 
 
 class ConfigErrors(ConfigError):
@@ -87,9 +91,10 @@ def load_project(
     settings = build_settings(model, model.registry, repo_root)
     base = defaults_spec(model, repo_root, settings.registry)
     entries = []
+    lines = document.image_lines(len(model.image))
     for index, table in enumerate(model.image):
         key = f"image {table.name!r} (image[{index}])"
-        origin = Origin(document.display, document.line(("image", index)), key)
+        origin = Origin(document.display, lines[index], key)
         spec = native_image(model, table, base, settings.registry, origin)
         entries.append(Entry(spec, index, table))
     imports: list[Problem] = []
@@ -234,6 +239,21 @@ class _Document:
         if self.prefix and line is not None and line < self._locator.lines.get(self.prefix, 0):
             line = None  # matched only ('tool',): somewhere else in pyproject.toml
         return line or self._locator.lines.get(self.prefix, 1)
+
+    def image_lines(self, count: int) -> list[int]:
+        """The line of each `[[image]]` table: found by its header when every image has one
+        (the usual layout: no full scan of a 500-image config on every command), else by
+        the locator."""
+        header = _IMAGE_HEADER_PYPROJECT if self.prefix else _IMAGE_HEADER
+        starts = [m.start() for m in header.finditer(self.text)]
+        if len(starts) != count:
+            return [self.line(("image", index)) for index in range(count)]
+        lines, line, position = [], 1, 0
+        for start in starts:
+            line += self.text.count("\n", position, start)
+            position = start
+            lines.append(line)
+        return lines
 
     def key(self, loc: Loc) -> str:
         """`image 'base' (image[2]).platforms[0]` style key path."""

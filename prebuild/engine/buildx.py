@@ -287,6 +287,30 @@ def pull(ref: str, *, quiet: bool = False, platform: str | None = None) -> None:
     _run([*argv[:-1], "--quiet", ref], f"docker pull {ref}")
 
 
+def has_local(ref: str, digest: str | None, *, platform: str | None = None) -> bool:
+    """Does the engine already hold `ref` as pulled at `digest` (the registry's answer for
+    the tag just now), for `platform`? Then `docker pull` would only re-check the manifest and
+    download nothing, so the hook skips it. False whenever unsure (no digest, engine API
+    unreachable, another platform)."""
+    if not digest:
+        return False
+    answer = _engine_api("GET", f"/images/{quote(ref, safe='/:@')}/json")
+    if answer is None or answer[0] != 200:
+        return False
+    try:
+        info = json.loads(answer[1])
+        repo_digests = info.get("RepoDigests") or []
+        local = "/".join(
+            p for p in (info.get("Os"), info.get("Architecture"), info.get("Variant")) if p
+        )
+    except (ValueError, AttributeError):
+        return False
+    if platform and local != platform and not (local.startswith(platform + "/")):
+        return False
+    repository = ref.rsplit(":", 1)[0] if ":" in ref.rsplit("/", 1)[-1] else ref
+    return f"{repository}@{digest}" in repo_digests
+
+
 def tag(source: str, target: str) -> None:
     argv = ["docker", "tag", source, target]
     echo(argv)
@@ -360,9 +384,7 @@ def _engine_socket() -> str | None:
     return default if current in (None, "", "default") and os.path.exists(default) else None
 
 
-def _engine_api(
-    method: str, path: str, *, timeout: float = QUICK
-) -> tuple[int, bytes] | None:
+def _engine_api(method: str, path: str, *, timeout: float = QUICK) -> tuple[int, bytes] | None:
     """(status, body) of one Engine API request on the CLI's unix socket; None when the CLI
     must do it instead (another kind of engine endpoint, or the socket does not answer)."""
     where = _engine_socket()

@@ -58,6 +58,10 @@ class Local:
         else:
             buildx.pull(ref, platform=platform)
 
+    def has(self, ref: str, digest: str | None, *, platform: str | None) -> bool:
+        """Is `ref` already local exactly as the registry holds it (nothing to pull)?"""
+        return self.name == "docker" and buildx.has_local(ref, digest, platform=platform)
+
     def tag(self, source: str, target: str) -> None:
         (podman.tag if self.name == "podman" else buildx.tag)(source, target)
 

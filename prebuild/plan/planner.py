@@ -40,6 +40,7 @@ class ImagePlan:
     key: str | None = None
     status: Status = "unknown"
     reason: str = ""
+    digest: str | None = None  # the key tag's manifest digest, when its HEAD answered one
     # FROM/COPY --from name -> pinned image, for `--build-context NAME=docker-image://...`
     pins: dict[str, str] = field(default_factory=dict)
     registry: str = ""
@@ -293,6 +294,7 @@ def _check_presence(plans: list[ImagePlan], client: RegistryClient, now: datetim
             if plan.spec.refresh_seconds is None:
                 head = client.head_manifest(ref)
                 plan.status = "present" if head else "missing"
+                plan.digest = head.digest if head else None
                 plan.reason = "" if head else f"{plan.tag} not in registry"
                 return
             created = client.image_created(ref)

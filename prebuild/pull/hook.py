@@ -96,7 +96,8 @@ def pull_one(
         result.cache_args = [f"--platform={chosen}", *usable]
         if image.status in ("present", "stale") and image.ref:
             try:
-                local.pull(image.ref, platform=chosen)
+                if not local.has(image.ref, image.digest, platform=chosen):  # a warm runner
+                    local.pull(image.ref, platform=chosen)
                 local.tag(image.ref, result.local_name)
                 result.outcome = "pulled"
             except DockerError as error:

@@ -82,11 +82,13 @@ def measure(project: Project, client: RegistryClient) -> Storage:
     storage = Storage()
     repos = [f"{project.settings.registry}/{spec.name}" for spec in project.images]
     try:
-        tags = []
-        for repo in repos:
+
+        def tags_of(repo: str) -> list[ImageRef]:
             repository = ImageRef.parse(repo, default_tag=None).repository_ref
-            tags += [repository.with_tag(tag) for tag in client.list_tags(repository)]
-        with ThreadPoolExecutor(max_workers=PARALLEL) as pool:
+            return [repository.with_tag(tag) for tag in client.list_tags(repository)]
+
+        with ThreadPoolExecutor(max_workers=PARALLEL) as pool:  # 500 repos: not one by one
+            tags = [tag for listed in pool.map(tags_of, repos) for tag in listed]
             found = list(pool.map(lambda r: blobs_of(client, r), tags))
         every: dict[str, int] = {}
         for blobs in found:

@@ -42,6 +42,14 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         self.server.seen.append(("GET", self.path))
+        if self.path.startswith("/images/") and self.path.endswith("/json"):
+            ref = self.path.removeprefix("/images/").removesuffix("/json")
+            if ref not in self.server.images:
+                return self._reply(404, {"message": f"No such image: {ref}"})
+            digests = ["reg.example/ci/app@sha256:" + "a" * 64]
+            return self._reply(
+                200, {"RepoDigests": digests, "Os": "linux", "Architecture": "arm64"}
+            )
         self._reply(200, {"Os": "linux", "Arch": "arm64", "Version": "26.1.5"})
 
     def do_POST(self) -> None:
@@ -138,3 +146,19 @@ def test_the_engines_own_builder_is_the_docker_driver_once_the_engine_answers(
     monkeypatch.delenv("BUILDX_BUILDER", raising=False)
     assert buildx.builder_driver(None) == "docker"
     assert engine.seen == [("GET", "/version")]
+
+
+def test_a_local_image_at_the_registrys_digest_needs_no_pull(engine) -> None:
+    ref = "reg.example/ci/app:k1"
+    assert buildx.has_local(ref, "sha256:" + "a" * 64)
+    assert engine.seen == [("GET", "/images/reg.example/ci/app:k1/json")]
+    assert not buildx.has_local(ref, "sha256:" + "b" * 64)  # the tag moved: pull
+    assert not buildx.has_local("reg.example/ci/other:k1", "sha256:" + "a" * 64)  # not local
+    assert not buildx.has_local(ref, None)  # the registry named no digest: pull
+    assert buildx.has_local(ref, "sha256:" + "a" * 64, platform="linux/arm64")
+    assert not buildx.has_local(ref, "sha256:" + "a" * 64, platform="linux/amd64")
+
+
+def test_without_the_engine_api_the_hook_pulls(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCKER_HOST", "tcp://10.0.0.1:2376")
+    assert not buildx.has_local("reg.example/ci/app:k1", "sha256:" + "a" * 64)

@@ -647,3 +647,31 @@ def test_parse_created():
     assert parse_created("0001-01-01T00:00:00Z") is None  # docker's zero time
     assert parse_created("yesterday") is None
     assert parse_created(None) is None
+
+
+def test_proxy_environment_read_once_per_origin(monkeypatch: pytest.MonkeyPatch) -> None:
+    """requests re-reads HTTP(S)_PROXY / NO_PROXY on every request; the client's session
+    reads them once per scheme, host and port, with the same answers."""
+    import requests
+
+    from prebuild.registry.transport import EnvOnceSession
+
+    monkeypatch.setenv("HTTP_PROXY", "http://proxy.example:3128")
+    monkeypatch.setenv("NO_PROXY", "direct.example")
+    calls = []
+    real = requests.Session.merge_environment_settings
+
+    def counting(self, url, *args):  # type: ignore[no-untyped-def]
+        calls.append(url)
+        return real(self, url, *args)
+
+    monkeypatch.setattr(requests.Session, "merge_environment_settings", counting)
+    session = EnvOnceSession()
+    via = [session.merge_environment_settings(f"http://reg.example/v2/{i}", {}, False, True, None)
+           for i in range(3)]  # fmt: skip
+    direct = session.merge_environment_settings("http://direct.example/v2/", {}, False, True, None)
+    assert calls == ["http://reg.example/v2/0", "http://direct.example/v2/"]
+    assert via[0]["proxies"].get("http") == "http://proxy.example:3128" == via[2]["proxies"]["http"]
+    assert "http" not in direct["proxies"]
+    via[0]["proxies"]["http"] = "changed"  # callers get copies
+    assert via[1]["proxies"]["http"] == "http://proxy.example:3128"

@@ -1,0 +1,95 @@
+"""P3-scale, the no-op nightly at scale: `prebuild build` of 500 images, all present already.
+
+50 chains of 10 images each: the first of each chain builds FROM the shared base, every other
+one FROM the image before it in its chain (a sibling, whose key is part of its own). Nothing
+changed since the last nightly, so the whole run is prebuild's own work: load the 500-image
+config, parse 500 Dockerfiles, hash 1,000 files, compute 500 keys in dependency order, ask the
+registry once per image whether its key tag exists, build nothing. Measured: wall time, peak
+memory (the child's own rusage via wait4) and every registry request, counted by the same
+proxy as P3 (PREBUILD_REGISTRY points at it; HTTP_PROXY routes the shared base's lookup
+through it too).
+
+Fair because: it is the real command on a realistic shape (deep sibling chains are what make
+key computation ordered), after a warm-up, and the counting proxy sees every request. The
+shared base is resolved once per run (its digest is part of every chain's key), so the
+request count is reported both in total and as key-tag requests per image; the target counts
+the one shared base lookup as allowed on top of one request per image.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bench import images, profiles
+from bench.harness import CommandFailed, Reps, ScenarioResult, log, run, timed_rss
+from bench.proxy import CountingProxy
+from bench.stack import Stack, env, prebuild_argv
+
+CHAINS, DEPTH = 50, 10
+COUNT = CHAINS * DEPTH
+
+
+def setup(stack: Stack, registry: str) -> Path:
+    repo = images.workdir("p3-scale")
+    files = images.chains(registry, stack.base_image, count=CHAINS, depth=DEPTH, files_per_image=2)
+    images.write(repo, files)
+    log(f"P3-scale setup: building the {COUNT} images (when missing; minutes the first time)")
+    run(prebuild_argv("build", "--plain", "--jobs", "4"), cwd=repo, env=env(), timeout=5400)
+    return repo
+
+
+def run_scenario(stack: Stack, reps: Reps) -> ScenarioResult:
+    result = ScenarioResult("P3-scale", f"no-op nightly ({COUNT} images present)", __doc__ or "")
+    repo = setup(stack, f"{stack.registry}/bench/p3s")
+    seconds: list[float] = []
+    cpu: list[float] = []
+    memory: list[float] = []
+    totals: list[int] = []
+    heads: list[int] = []
+    kinds: dict[str, int] = {}
+    with CountingProxy(stack.registry) as proxy:
+        build_env = env(
+            PREBUILD_REGISTRY=f"{proxy.address}/bench/p3s",
+            HTTP_PROXY=f"http://{proxy.address}",
+            http_proxy=f"http://{proxy.address}",
+            NO_PROXY="",
+            no_proxy="",
+        )
+        for rep in range(reps.total):
+            proxy.reset()
+            took, used, peak, out = timed_rss(
+                prebuild_argv("build", "--plain"), cwd=repo, env=build_env
+            )
+            counts = proxy.snapshot()
+            skipped = out.count("\tskipped\t")
+            if skipped != COUNT:
+                raise CommandFailed(f"no-op build skipped {skipped}/{COUNT}:\n{out[-3000:]}")
+            warm = rep < reps.warmup
+            total = sum(counts.values())
+            log(f"P3-scale {'warm-up' if warm else 'rep'}: {took:.2f}s ({used:.2f}s CPU), "
+                f"{peak:.0f} MB, {total} requests")  # fmt: skip
+            if not warm:
+                seconds.append(took)
+                cpu.append(used)
+                memory.append(peak)
+                totals.append(total)
+                heads.append(counts.get("HEAD manifests", 0))
+                kinds = dict(counts)
+        profiles.profile("noop_build_scale", ["build", "--plain"], cwd=repo, env=build_env)
+    bases = 1  # the chains' one shared base, resolved once per run
+    result.add("prebuild build, nothing to do", "s", seconds).check("<=", 1.0)
+    result.add("CPU time (user + system)", "s", cpu)
+    result.add("peak memory (max RSS)", "MB", memory).check("<=", 150)
+    result.add("registry requests", "req", totals)
+    result.add("key-tag HEADs per image", "req/img", [h / COUNT for h in heads]).check("<=", 1.0)
+    result.add(
+        "requests per image, besides the shared base lookup",
+        "req/img",
+        [(t - bases) / COUNT for t in totals],
+    ).check("<=", 1.0)
+    result.extra.update(requests_by_kind_last_rep=kinds, chains=CHAINS, depth=DEPTH)
+    result.notes.append(
+        "requests by kind (last repetition): "
+        + ", ".join(f"{k}={v}" for k, v in sorted(kinds.items()))
+    )
+    return result
