@@ -149,6 +149,7 @@ def session(
 def _s3_sync_session(
     settings: CacheSettings, *, name: str, write: bool, workdir: Path, track: Track
 ) -> CacheSession:
+    from prebuild.cache.s3 import client as s3_client
     from prebuild.cache.s3 import sync
 
     if settings.s3 is None:
@@ -157,12 +158,12 @@ def _s3_sync_session(
         )
     result = CacheSession()
     imported = workdir / "import"
-    client = sync.make_client(settings.s3)
+    client = s3_client.make_client(settings.s3)
     try:
         found = sync.import_from_s3(
             settings.s3, settings.s3.name or name, imported, client=client, track=track
         )
-    except sync.S3CacheError as error:  # S3 down or slow: a cold build still builds the image
+    except s3_client.S3CacheError as error:  # S3 down or slow: a cold build still builds the image
         result.notes.append(f"S3 cache unavailable, building without it: {error.message}")
         found = False
     else:
@@ -183,9 +184,10 @@ def finish(
     """After a successful build: upload an s3-sync export. Returns a summary line."""
     if settings.backend != "s3-sync" or cache.export_dir is None or settings.s3 is None:
         return None
+    from prebuild.cache.s3 import client as s3_client
     from prebuild.cache.s3 import sync
 
-    client = sync.make_client(settings.s3)
+    client = s3_client.make_client(settings.s3)
     stats = sync.export_to_s3(
         cache.export_dir,
         settings.s3,

@@ -142,8 +142,8 @@ def s3_targets(specs: Iterable[ImageSpec]) -> list[S3Target]:
 def _run_s3(
     target: S3Target, *, grace_seconds: int, apply: bool, lifecycle: bool, track: Track
 ) -> None:
+    from prebuild.cache.s3.client import make_client as make_s3_client
     from prebuild.cache.s3.gc import collect_garbage, setup_lifecycle  # boto3: only when needed
-    from prebuild.cache.s3.sync import make_client as make_s3_client
 
     try:
         client = make_s3_client(target.settings)

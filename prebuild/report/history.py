@@ -109,7 +109,7 @@ class RegistryStore:
 
 class S3Store:
     def __init__(self, project: Project) -> None:
-        from prebuild.cache.s3.sync import make_client
+        from prebuild.cache.s3.client import make_client
 
         s3 = next((s.cache.s3 for s in project.images if s.cache.s3 is not None), None)
         if s3 is None:

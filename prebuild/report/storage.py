@@ -113,7 +113,7 @@ def _s3_locations(project: Project) -> list[S3Settings]:
 def s3_bytes(locations: list[S3Settings]) -> int | None:
     if not locations:
         return None
-    from prebuild.cache.s3.sync import make_client  # boto3: only when an S3 cache exists
+    from prebuild.cache.s3.client import make_client  # boto3: only when an S3 cache exists
 
     total = 0
     try:

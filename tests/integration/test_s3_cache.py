@@ -13,8 +13,8 @@ from pathlib import Path
 
 import requests
 
+from prebuild.cache.s3.client import make_client
 from prebuild.cache.s3.gc import collect_garbage
-from prebuild.cache.s3.sync import make_client
 from prebuild.model import S3Settings
 from tests.integration.cachecheck import (
     Run,

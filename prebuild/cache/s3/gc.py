@@ -20,6 +20,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from prebuild.cache.s3.client import S3Client, as_utc, error_code, is_not_found, s3_error
 from prebuild.cache.s3.layout import (
     CacheLayoutError,
     S3CacheError,
@@ -28,7 +29,6 @@ from prebuild.cache.s3.layout import (
     manifests_prefix,
     referenced_blobs,
 )
-from prebuild.cache.s3.sync import S3Client, as_utc, error_code, is_not_found, s3_error
 from prebuild.model import S3Settings
 from prebuild.progress import Track, silent
 

@@ -23,19 +23,22 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-import boto3
 from boto3.exceptions import S3UploadFailedError
 from boto3.s3.transfer import TransferConfig
-from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError, NoCredentialsError
-from botocore.exceptions import ConnectionError as BotoConnectionError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from prebuild import deadline as deadlines
-from prebuild.cache.s3 import watch
+from prebuild.cache.s3.client import (
+    TRANSFER_CONCURRENCY,
+    S3Client,
+    as_utc,
+    in_time,
+    is_not_found,
+    s3_error,
+)
 from prebuild.cache.s3.layout import (
     BlobRef,
     CacheLayoutError,
-    S3CacheError,
     Writer,
     blob_key,
     blob_relpath,
@@ -53,19 +56,11 @@ from prebuild.progress import Track, silent
 
 log = logging.getLogger(__name__)
 
-S3Client = Any  # a boto3 S3 client (kept untyped so boto3 stubs stay optional)
 T = TypeVar("T")
 R = TypeVar("R")
 
-RETRY_MAX_ATTEMPTS = 3  # per call, first try included ("standard" mode: backoff, bounded)
-CONNECT_TIMEOUT = 5.0  # seconds; capped by what the command's deadline leaves
-READ_TIMEOUT = 30.0  # seconds without a byte from S3 before the attempt fails
-TRANSFER_CONCURRENCY = 4  # multipart threads per blob (big layers)
 MULTIPART_BYTES = 64 * 1024 * 1024
 DEFAULT_TOUCH_REFRESH = timedelta(hours=24)  # s3.go default touch_refresh
-_NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
-_AUTH = {"403", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken"}
-_TRANSIENT = {"RequestTimeout", "SlowDown", "Throttling", "ThrottlingException", "InternalError"}
 
 
 @dataclass(frozen=True)
@@ -77,74 +72,6 @@ class ExportStats:
     bytes: int
     touched: int = 0
     manifest_keys: tuple[str, ...] = ()
-
-
-def make_client(settings: S3Settings) -> S3Client:
-    """An S3 client for `settings`; credentials ONLY from the environment / AWS config chain.
-    Its timeouts never exceed what the command's deadline leaves when it is made."""
-    budget = deadlines.current()
-    config = Config(
-        region_name=settings.region,
-        s3={"addressing_style": "path" if settings.use_path_style else "auto"},
-        retries={"mode": "standard", "total_max_attempts": RETRY_MAX_ATTEMPTS},
-        connect_timeout=max(0.5, budget.cap(CONNECT_TIMEOUT) or CONNECT_TIMEOUT),
-        read_timeout=max(0.5, budget.cap(READ_TIMEOUT) or READ_TIMEOUT),
-        max_pool_connections=max(10, settings.upload_parallelism * (TRANSFER_CONCURRENCY + 1)),
-        # s3.go does the same (RequestChecksumCalculationWhenRequired): many S3-compatible
-        # stores reject the CRC checksums recent botocore adds to every upload by default.
-        request_checksum_calculation="when_required",
-    )
-    session = boto3.session.Session()  # own session: boto3's module-level default is shared state
-    client = session.client("s3", endpoint_url=settings.endpoint_url or None, config=config)
-    client.meta.events.register("before-send.s3", _refuse_late)  # botocore's retries too
-    watch.guard(client)  # and a trickled answer ends at the deadline
-    return client
-
-
-def _refuse_late(**_: Any) -> None:
-    """Before every attempt, first or retried: none starts once the deadline has passed."""
-    _in_time("request")
-
-
-def error_code(exc: BaseException) -> str:
-    if isinstance(exc, ClientError):
-        return str(exc.response.get("Error", {}).get("Code", ""))
-    return ""
-
-
-def is_not_found(exc: BaseException) -> bool:
-    return error_code(exc) in _NOT_FOUND
-
-
-def s3_error(action: str, exc: BaseException) -> S3CacheError:
-    """A user-facing error for a failed S3 call (botocore messages never carry credentials)."""
-    cause = exc.__cause__ or exc.__context__
-    if isinstance(exc, S3UploadFailedError) and isinstance(cause, ClientError | BotoCoreError):
-        exc = cause  # boto3's managed upload wraps the real error
-    if isinstance(exc, ClientError):
-        code = error_code(exc)
-        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
-        hint = None
-        if code in _AUTH:
-            hint = "check the bucket policy and the AWS credentials in the environment"
-        elif code == "NoSuchBucket":
-            hint = "check the bucket name, region and endpoint_url"
-        transient = status >= 500 or code in _TRANSIENT
-        return S3CacheError(f"S3 {action} failed: {code or status}", transient=transient, hint=hint)
-    if isinstance(exc, NoCredentialsError):
-        return S3CacheError(
-            f"S3 {action} failed: no AWS credentials found",
-            hint="set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE (never in the config)",
-        )
-    return S3CacheError(
-        f"S3 {action} failed: {exc}",
-        transient=isinstance(exc, BotoConnectionError | HTTPClientError),
-    )
-
-
-def as_utc(when: datetime) -> datetime:
-    """S3 dates are aware; a naive `now` from a caller is taken as UTC."""
-    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
 def touch_refresh(settings: S3Settings) -> timedelta:
@@ -205,7 +132,7 @@ def export_to_s3(
 
     results = run_parallel(parallelism or settings.upload_parallelism, sync, blobs)
     step.finish()
-    _in_time(f"writing the cache manifest s3://{settings.bucket}/{keys[0]}")
+    in_time(f"writing the cache manifest s3://{settings.bucket}/{keys[0]}")
     for key in keys:  # LAST: every blob it names is already in the bucket
         try:
             client.put_object(
@@ -242,7 +169,7 @@ def _sync_blob(
 ) -> tuple[str, int]:
     """Upload one blob unless the bucket has it; ("uploaded"|"skipped"|"touched", bytes sent)."""
     bucket, key = settings.bucket, blob_key(settings, blob.digest)
-    _in_time(f"uploading s3://{bucket}/{key}")
+    in_time(f"uploading s3://{bucket}/{key}")
     try:
         head = client.head_object(Bucket=bucket, Key=key)
     except ClientError as exc:
@@ -350,7 +277,7 @@ def import_from_s3(
 def _fetch_blob(client: S3Client, settings: S3Settings, dest: Path, blob: BlobRef) -> None:
     """Download one blob, verifying size and digest before it gets its final name."""
     bucket, key = settings.bucket, blob_key(settings, blob.digest)
-    _in_time(f"downloading s3://{bucket}/{key}")
+    in_time(f"downloading s3://{bucket}/{key}")
     target = dest / blob_relpath(blob.digest)
     target.parent.mkdir(parents=True, exist_ok=True)
     algo = blob.digest.split(":", 1)[0]
@@ -370,7 +297,7 @@ def _fetch_blob(client: S3Client, settings: S3Settings, dest: Path, blob: BlobRe
                         fh.write(chunk)
                 finally:
                     if deadlines.WATCH.disarm(token):
-                        _in_time(f"downloading s3://{bucket}/{key}")
+                        in_time(f"downloading s3://{bucket}/{key}")
             except ClientError as exc:
                 if is_not_found(exc):
                     raise CacheLayoutError(
@@ -387,13 +314,6 @@ def _fetch_blob(client: S3Client, settings: S3Settings, dest: Path, blob: BlobRe
         os.replace(tmp, target)
     finally:
         Path(tmp).unlink(missing_ok=True)
-
-
-def _in_time(what: str) -> None:
-    """Refuse to start an S3 call once the command's deadline has passed."""
-    budget = deadlines.current()
-    if budget.expired():
-        raise S3CacheError(f"S3 {what}: out of time ({budget.describe()})", transient=True)
 
 
 def _body_socket(body: Any) -> Any:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from prebuild import deadline as deadlines
 from prebuild.cache.s3 import sync
+from prebuild.cache.s3.client import make_client
 from tests.integration.cachecheck import check_s3_cache, s3_client
 from tests.integration.faults.conftest import World, gc_project, seed_gc
 from tests.integration.faults.test_matrix import settings
@@ -81,7 +82,7 @@ def test_kill_9_mid_s3_sync_leaves_no_key_tag_then_rerun_completes(fault: World,
     check_s3_cache(s3_client(fault.stack), fault.bucket, "synced/", "synced")
     with deadlines.scope(deadlines.Deadline(30)):
         s3 = settings(fault, "synced/")
-        assert sync.import_from_s3(s3, "synced", tmp_path / "in", client=sync.make_client(s3))
+        assert sync.import_from_s3(s3, "synced", tmp_path / "in", client=make_client(s3))
 
 
 def test_kill_9_mid_gc_then_rerun(fault: World, tmp_path: Path) -> None:

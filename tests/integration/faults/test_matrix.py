@@ -15,6 +15,7 @@ import pytest
 
 from prebuild import deadline as deadlines
 from prebuild.cache.s3 import sync
+from prebuild.cache.s3.client import make_client
 from prebuild.cache.s3.layout import S3CacheError
 from prebuild.model import S3Settings
 from tests.integration.cachecheck import check_s3_cache, objects, s3_client
@@ -173,7 +174,7 @@ def test_s3_export_under_a_fault_fails_in_time_and_writes_no_manifest(fault, lay
     started = time.monotonic()
     with deadlines.scope(deadlines.Deadline(3, "build")), pytest.raises(S3CacheError):
         s3 = settings(fault, prefix)
-        sync.export_to_s3(layout, s3, "app", client=sync.make_client(s3))
+        sync.export_to_s3(layout, s3, "app", client=make_client(s3))
     assert time.monotonic() - started < 3 + SLACK
     fault.s3.set("pass")
     assert complete_or_absent(fault, prefix) is False
@@ -184,7 +185,7 @@ def test_s3_export_retries_5xx_then_writes_a_complete_cache(fault, layout):
     fault.s3.set("http:500", times=2)
     with deadlines.scope(deadlines.Deadline(30, "build")):
         s3 = settings(fault, prefix)
-        sync.export_to_s3(layout, s3, "app", client=sync.make_client(s3))
+        sync.export_to_s3(layout, s3, "app", client=make_client(s3))
     assert fault.s3.faulted == 2
     assert complete_or_absent(fault, prefix) is True
 
@@ -193,7 +194,7 @@ def test_s3_export_retries_5xx_then_writes_a_complete_cache(fault, layout):
 def exported(world: World, layout: Path) -> str:
     prefix = "import/"
     s3 = settings(world, prefix, via_proxy=False)
-    sync.export_to_s3(layout, s3, "app", client=sync.make_client(s3))
+    sync.export_to_s3(layout, s3, "app", client=make_client(s3))
     return prefix
 
 
@@ -205,7 +206,7 @@ def test_s3_import_under_a_fault_hands_buildkit_nothing(fault, exported, kind, t
     with deadlines.scope(deadlines.Deadline(3, "build")):
         s3 = settings(fault, exported)
         try:
-            imported = sync.import_from_s3(s3, "app", dest, client=sync.make_client(s3))
+            imported = sync.import_from_s3(s3, "app", dest, client=make_client(s3))
         except S3CacheError:
             imported = False  # the build goes on cold (backends says so): tested below
     assert time.monotonic() - started < 3 + SLACK
@@ -216,7 +217,7 @@ def test_s3_import_retries_then_imports(fault, exported, tmp_path):
     fault.s3.set("http:503", times=2)
     with deadlines.scope(deadlines.Deadline(30, "build")):
         s3 = settings(fault, exported)
-        assert sync.import_from_s3(s3, "app", tmp_path / "in", client=sync.make_client(s3))
+        assert sync.import_from_s3(s3, "app", tmp_path / "in", client=make_client(s3))
 
 
 def test_s3_down_means_a_cold_build_not_a_failed_one(fault, tmp_path):

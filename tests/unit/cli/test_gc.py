@@ -12,8 +12,8 @@ from unittest import mock
 import pytest
 from moto import mock_aws
 
+from prebuild.cache.s3.client import make_client as make_s3_client
 from prebuild.cache.s3.layout import blob_key
-from prebuild.cache.s3.sync import make_client as make_s3_client
 from prebuild.cli import main
 from prebuild.cli.commands import ALL
 from prebuild.cli.gc import gc

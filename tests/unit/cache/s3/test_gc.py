@@ -12,9 +12,9 @@ from unittest import mock
 
 import pytest
 
+from prebuild.cache.s3.client import make_client
 from prebuild.cache.s3.gc import DELETE_BATCH, GcAbortedError, collect_garbage, setup_lifecycle
 from prebuild.cache.s3.layout import blob_key, manifest_key
-from prebuild.cache.s3.sync import make_client
 from prebuild.model import S3Settings
 
 SETTINGS = S3Settings(bucket="ci-cache", prefix="ci/")

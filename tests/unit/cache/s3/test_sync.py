@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from prebuild.cache.s3.client import make_client
 from prebuild.cache.s3.layout import (
     CACHE_CONFIG_MEDIA_TYPE,
     OCI_INDEX,
@@ -24,12 +25,7 @@ from prebuild.cache.s3.layout import (
     local_layout_to_s3_manifest,
     manifest_key,
 )
-from prebuild.cache.s3.sync import (
-    export_to_s3,
-    import_from_s3,
-    make_client,
-    touch_refresh,
-)
+from prebuild.cache.s3.sync import export_to_s3, import_from_s3, touch_refresh
 from prebuild.errors import ConfigError
 from prebuild.model import S3Settings
 
