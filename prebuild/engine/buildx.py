@@ -143,6 +143,19 @@ def _fail(what: str, error: DockerException, hint: str | None = None) -> DockerE
 # A question to the engine (its version, the builder's platforms) answers in milliseconds; an
 # engine that takes longer than this is not going to answer at all.
 QUICK = 15.0
+_silent = False  # a quick question already went unanswered: the engine is not answering
+
+
+def _quick() -> float:
+    """The limit of one quick question: QUICK, and at most a third of what the deadline
+    leaves (a silent engine must not eat the whole budget of a runner hook)."""
+    left = deadlines.current().remaining()
+    return min(QUICK, max(0.5, left / 3))
+
+
+def _went_silent() -> None:
+    global _silent
+    _silent = True
 
 
 def _run(
@@ -151,7 +164,12 @@ def _run(
     """Run one docker CLI command (DOCKER_HOST / DOCKER_CONFIG from the environment, as
     `client()` uses them); its stdout, or a DockerError with the tail of its output. Killed
     (its whole process group) after `timeout` or when the command's deadline passes."""
-    code, stdout, stderr = process.run(argv, timeout=timeout)
+    try:
+        code, stdout, stderr = process.run(argv, timeout=timeout)
+    except process.EngineTimeout:
+        if timeout is not None:  # only a quick question says the engine is silent
+            _went_silent()
+        raise
     if code != 0:
         raise _failure(what, code, stdout, stderr, hint)
     return stdout
@@ -225,11 +243,13 @@ def _engine_platform() -> str | None:
             found = f"{info['Os']}/{info['Arch']}"
         except (ValueError, KeyError, TypeError):
             return None
+    elif _silent:
+        return None  # the CLI would wait on the same silent engine
     else:
         try:
             found = _run(
                 ["docker", "version", "--format", "{{.Server.Os}}/{{.Server.Arch}}"], "",
-                timeout=QUICK,
+                timeout=_quick(),
             )  # fmt: skip
         except DockerError:
             return None  # the buildx path reports the failure in its own words
@@ -262,13 +282,15 @@ def _builder(builder: str | None) -> dict[str, Any]:
     """`docker buildx ls` entry of `builder` (None: the current one), as python-on-whales
     finds it: `buildx inspect` names the builder, `buildx ls` describes it."""
     what = f"docker buildx inspect {builder or ''}".strip()
+    if _silent:
+        raise DockerError(f"{what}: not asked, the engine did not answer a quick question")
     output = _run(
-        ["docker", "buildx", "inspect", *([builder] if builder else [])], what, timeout=QUICK
+        ["docker", "buildx", "inspect", *([builder] if builder else [])], what, timeout=_quick()
     )
     first = output.splitlines()[0] if output.strip() else ""
     name = first.split(":", 1)[1].strip() if ":" in first else ""
     listing = _run(
-        ["docker", "buildx", "ls", "--format", "{{json . }}"], "docker buildx ls", timeout=QUICK
+        ["docker", "buildx", "ls", "--format", "{{json . }}"], "docker buildx ls", timeout=_quick()
     )
     for line in listing.splitlines():
         try:
@@ -384,20 +406,25 @@ def _engine_socket() -> str | None:
     return default if current in (None, "", "default") and os.path.exists(default) else None
 
 
-def _engine_api(method: str, path: str, *, timeout: float = QUICK) -> tuple[int, bytes] | None:
+def _engine_api(
+    method: str, path: str, *, timeout: float | None = None
+) -> tuple[int, bytes] | None:
     """(status, body) of one Engine API request on the CLI's unix socket; None when the CLI
     must do it instead (another kind of engine endpoint, or the socket does not answer)."""
     where = _engine_socket()
     if where is None:
         return None
-    limit = deadlines.current().cap(timeout)
+    limit = deadlines.current().cap(_quick() if timeout is None else timeout)
     if limit is not None and limit <= 0:
         return None
-    conn = _UnixConnection(where, timeout=timeout if limit is None else limit)
+    conn = _UnixConnection(where, timeout=QUICK if limit is None else limit)
     try:
         conn.request(method, path)
         response = conn.getresponse()
         return response.status, response.read()
+    except TimeoutError:
+        _went_silent()
+        return None
     except (OSError, http.client.HTTPException):
         return None
     finally:
@@ -407,6 +434,8 @@ def _engine_api(method: str, path: str, *, timeout: float = QUICK) -> tuple[int,
 def ping(timeout: float) -> bool:
     """Does the engine answer within `timeout` seconds? (before a fallback build: an engine
     that never answers would hang the build until its deadline)."""
+    if _silent:
+        return False
     answer = _engine_api("GET", "/_ping", timeout=timeout)
     if answer is not None:
         return answer[0] == 200

@@ -127,7 +127,7 @@ def runner_platform(image: ImagePlan, asked: str | None, native: Callable[[], st
     return chosen
 
 
-PING_GRACE = 1.5  # seconds the engine gets to answer once the pull budget is spent
+PING_GRACE = 1.0  # seconds the engine gets to answer once the pull budget is spent
 
 
 def _engine_answers(local: Local, budget: deadlines.Deadline) -> bool:
