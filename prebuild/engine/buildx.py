@@ -38,7 +38,6 @@ from prebuild.registry import refs
 
 if TYPE_CHECKING:
     from python_on_whales import DockerClient
-    from python_on_whales.exceptions import DockerException
 
 CacheEntry = Mapping[str, str]
 
@@ -134,10 +133,6 @@ def _failure(what: str, code: int, stdout: str, stderr: str, hint: str | None) -
     text = (stderr or "") + (stdout or "")
     tail = "\n".join(line for line in text.strip().splitlines()[-12:])
     return DockerError(f"{what} failed (exit {code}):\n{tail}", hint=hint)
-
-
-def _fail(what: str, error: DockerException, hint: str | None = None) -> DockerError:
-    return _failure(what, error.return_code, error.stdout or "", error.stderr or "", hint)
 
 
 # A question to the engine (its version, the builder's platforms) answers in milliseconds; an

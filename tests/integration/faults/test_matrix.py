@@ -51,8 +51,8 @@ REASON = {  # what the reason says for a persistent fault
 @pytest.mark.parametrize("kind", sorted(PERSISTENT))
 def test_plan_under_a_persistent_fault_is_unknown_with_reason_and_exits_1(fault: World, kind):
     fault.registry.set(kind, **PERSISTENT[kind])
-    done = fault.run("plan", "app", "--json", "--deadline", "4")
-    assert done.seconds < 4 + SLACK
+    done = fault.run("plan", "app", "--json", "--deadline", "3")
+    assert done.seconds < 3 + SLACK
     assert done.code == 1, done.stderr
     (image,) = done.json()["images"]
     assert image["status"] == "unknown"
@@ -99,8 +99,8 @@ def test_build_never_reports_success_for_what_it_could_not_check(fault: World, k
     before = fault.tags("app")
     fault.registry.set(kind)
     report = tmp_path / "r.json"
-    done = fault.run("build", "app", "--plain", "--deadline", "6", "--report", str(report))
-    assert done.seconds < 6 + SLACK + 2
+    done = fault.run("build", "app", "--plain", "--deadline", "5", "--report", str(report))
+    assert done.seconds < 5 + SLACK + 2
     assert done.code == 1
     assert "\tbuilt\t" not in done.stdout and "\tskipped\t" not in done.stdout
     fault.registry.set("pass")
@@ -123,8 +123,8 @@ def test_gc_deletes_nothing_from_a_partial_listing(fault: World, kind, tmp_path:
     tags = seed_gc(fault, name)
     project = gc_project(fault, tmp_path, name)
     fault.registry.set(kind)
-    done = fault.run("gc", "--apply", "--keep", "1", "--deadline", "4", cwd=project)
-    assert done.seconds < 4 + SLACK
+    done = fault.run("gc", "--apply", "--keep", "1", "--deadline", "3", cwd=project)
+    assert done.seconds < 3 + SLACK
     assert done.code == 1 and "gc failed" in done.stderr
     assert fault.tags(name) == sorted(tags)
 
