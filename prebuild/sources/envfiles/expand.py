@@ -33,7 +33,11 @@ class Expander:
         """A certain error stops bash: a located ConfigError; on an uncertain path, the
         reader only loses track of what follows."""
         if self.certain:
-            raise ConfigError(message, file=self.shown, line=line)
+            hint = (
+                "env files are read from an empty environment plus the source's [source.env] "
+                "table: put values the CI passes in there"
+            )
+            raise ConfigError(message, file=self.shown, line=line, hint=hint)
         self.state.poisoned(self.cause(line, message))
 
     def assign(self, name: str, value: Value, line: int) -> None:
