@@ -90,7 +90,7 @@ class _Analyser:
         for cmd in commands[:first]:
             if cmd.cmd.upper() != "ARG":
                 raise self.error(f"{cmd.cmd.upper()} before the first FROM", cmd.start_line)
-        groups: list[list] = []
+        groups: list[list[_parser.Command]] = []
         for cmd in commands[first:]:
             if cmd.cmd.upper() == "FROM":
                 groups.append([])
@@ -140,10 +140,10 @@ class _Analyser:
             return True
         return False
 
-    def _stage_name(self, cmd) -> str:
+    def _stage_name(self, cmd: _parser.Command) -> str:
         args = cmd.value
         if len(args) == 3 and args[1].lower() == "as":
-            name = args[2].lower()
+            name: str = args[2].lower()
             if not _STAGE_NAME.fullmatch(name):
                 raise self.error(
                     f"invalid name for build stage: {args[2]!r}, name can't start with a number "

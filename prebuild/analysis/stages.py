@@ -12,11 +12,17 @@ import csv
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from prebuild.analysis.types import PLATFORM_ARGS, ContextSource, ExternalRef
+from prebuild.analysis.types import PLATFORM_ARGS, ContextSource, ExternalRef, RefKind
 from prebuild.analysis.words import Env, Expansion, ShellSyntaxError, describe_unknown, expand
 from prebuild.context.patterns import go_clean
 from prebuild.errors import ConfigError
+
+if TYPE_CHECKING:
+    from dockerfile import Command  # the PyPI parser's instruction tuple
+
+Flags = dict[str, list[str]]  # an instruction's --flags, every value given
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 HEREDOC = re.compile(r"\d*<<-?[^<\s]+")  # parser.MustParseHeredoc: one non-empty word
@@ -74,7 +80,7 @@ class Interpreter:
     def error(self, message: str, line: int | None, hint: str | None = None) -> ConfigError:
         return ConfigError(message, file=self.file, line=line, hint=hint)
 
-    def global_env(self, meta: list, target: str | None) -> Env:
+    def global_env(self, meta: list[Command], target: str | None) -> Env:
         """ARGs before the first FROM, over BuildKit's automatic platform args; visible only in
         FROM lines and to stage ARGs that redeclare them."""
         env = Env()
@@ -96,7 +102,7 @@ class Interpreter:
                     env.set(key, got.value if got.known else None, why)
         return env
 
-    def from_(self, stage: Stage, cmd, genv: Env, seen: dict[str, int]) -> None:
+    def from_(self, stage: Stage, cmd: Command, genv: Env, seen: dict[str, int]) -> None:
         line = cmd.start_line
         flags = self._flags(stage, cmd, "FROM")
         if "platform" in flags:
@@ -120,7 +126,7 @@ class Interpreter:
             stage.refs.append(ExternalRef(base.value, line, "from"))
             stage.env = Env(opaque=True)  # the image's ENV is not visible here
 
-    def dispatch(self, stage: Stage, cmd, genv: Env) -> None:
+    def dispatch(self, stage: Stage, cmd: Command, genv: Env) -> None:
         name, line = cmd.cmd.upper(), cmd.start_line
         if name == "ARG":
             self._arg(stage, cmd, genv)
@@ -139,7 +145,7 @@ class Interpreter:
         elif name not in _NO_INPUTS:
             stage.reasons.append(f"line {line}: unknown instruction {cmd.cmd!r}")
 
-    def _arg_tokens(self, cmd) -> Iterator[tuple[str, str, str]]:
+    def _arg_tokens(self, cmd: Command) -> Iterator[tuple[str, str, str]]:
         """(name, "=" or "", default) per `name[=default]` of an ARG, refused as BuildKit does.
         Lazy: the caller applies each token before the next one is checked."""
         if not cmd.value:
@@ -150,7 +156,7 @@ class Interpreter:
                 raise self.error("ARG names can not be blank", cmd.start_line)
             yield key, eq, default
 
-    def _arg(self, stage: Stage, cmd, genv: Env) -> None:
+    def _arg(self, stage: Stage, cmd: Command, genv: Env) -> None:
         for key, eq, default in self._arg_tokens(cmd):
             if key in self.build_args:
                 stage.env.set(key, self.build_args[key])
@@ -163,7 +169,7 @@ class Interpreter:
             elif inherited[1]:
                 stage.env.set(key, inherited[0])
 
-    def _env(self, stage: Stage, cmd) -> None:
+    def _env(self, stage: Stage, cmd: Command) -> None:
         values, line = cmd.value, cmd.start_line
         if not values or len(values) % 2:
             raise self.error("ENV requires at least one key=value argument", line)
@@ -179,7 +185,7 @@ class Interpreter:
                 why = describe_unknown(value.unknown, before)
                 stage.env.set(key.value, value.value if value.known else None, why)
 
-    def _copy(self, stage: Stage, cmd, name: str) -> None:
+    def _copy(self, stage: Stage, cmd: Command, name: str) -> None:
         line = cmd.start_line
         flags = self._flags(stage, cmd, name)
         if len(cmd.value) < 2:
@@ -215,7 +221,15 @@ class Interpreter:
             else:
                 stage.sources.append(context_source(got.value, line, tuple(excludes), parents))
 
-    def _remote(self, stage: Stage, raw: str, got: Expansion, kind: str, flags, line: int):
+    def _remote(
+        self,
+        stage: Stage,
+        raw: str,
+        got: Expansion,
+        kind: str,
+        flags: dict[str, list[str]],
+        line: int,
+    ) -> None:
         src = got.value if got.known else raw
         pinned = "checksum" in flags or (
             kind == "git repository" and re.search(r"#[0-9a-f]{40}(?::|$)", src) is not None
@@ -259,7 +273,9 @@ class Interpreter:
             secret = (options.get("id") or source or options.get("target") or Expansion("")).value
             stage.notes.append(f"line {line}: secret {secret!r} is not part of the key")
 
-    def _stage_ref(self, stage: Stage, ref: str, line: int, kind, *, numeric: bool) -> None:
+    def _stage_ref(
+        self, stage: Stage, ref: str, line: int, kind: RefKind, *, numeric: bool
+    ) -> None:
         """COPY --from / RUN --mount from=: an earlier stage (by name or index) or an image."""
         if numeric and self.expand(ref, Env(), line, stage=False).value != ref:
             raise self.error(
@@ -287,7 +303,7 @@ class Interpreter:
         label = self.stages[target].label
         stage.notes.append(f"line {line}: reads stage {label!r}, not the build context")
 
-    def _flags(self, stage: Stage, cmd, name: str) -> dict[str, list[str]]:
+    def _flags(self, stage: Stage, cmd: Command, name: str) -> dict[str, list[str]]:
         """BuildKit's BFlags; an unknown flag is a reason (a newer frontend may read more)."""
         spec = _FLAGS.get(name, {})
         out: dict[str, list[str]] = {}

@@ -14,13 +14,16 @@ PLATFORM_ARGS = (
 )  # fmt: skip
 
 
+RefKind = Literal["from", "copy-from", "mount-from"]  # where a Dockerfile names an image
+
+
 @dataclass(frozen=True)
 class ExternalRef:
     """An image read from outside the build context."""
 
     ref: str  # as written, after ARG expansion
     line: int
-    kind: Literal["from", "copy-from", "mount-from"]
+    kind: RefKind
 
 
 @dataclass(frozen=True)

@@ -151,6 +151,7 @@ def _s3_sync_session(
 ) -> CacheSession:
     from prebuild.cache.s3 import client as s3_client
     from prebuild.cache.s3 import sync
+    from prebuild.cache.s3.format import S3CacheError
 
     if settings.s3 is None:
         raise ConfigError(
@@ -163,7 +164,7 @@ def _s3_sync_session(
         found = sync.import_from_s3(
             settings.s3, settings.s3.name or name, imported, client=client, track=track
         )
-    except s3_client.S3CacheError as error:  # S3 down or slow: a cold build still builds the image
+    except S3CacheError as error:  # S3 down or slow: a cold build still builds the image
         result.notes.append(f"S3 cache unavailable, building without it: {error.message}")
         found = False
     else:

@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable
 
 from prebuild.sources.envfiles import arith, conditions, effects
-from prebuild.sources.envfiles.parser import literal
+from prebuild.sources.envfiles.dbracket import literal
 from prebuild.sources.envfiles.tokens import NAME, Lit, Word
 from prebuild.sources.envfiles.values import Cause, Unknown, Value
 from prebuild.sources.envfiles.writes import Writes

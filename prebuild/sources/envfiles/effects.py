@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from prebuild.sources.envfiles.parser import literal
+from prebuild.sources.envfiles.dbracket import literal
 from prebuild.sources.envfiles.syntax import (
     AndOr,
     ArithCmd,

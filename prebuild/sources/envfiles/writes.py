@@ -7,8 +7,8 @@ import os
 from pathlib import Path
 
 from prebuild.errors import ConfigError
+from prebuild.sources.envfiles.dbracket import literal
 from prebuild.sources.envfiles.expand import Expander
-from prebuild.sources.envfiles.parser import literal
 from prebuild.sources.envfiles.syntax import Node, Seq
 from prebuild.sources.envfiles.tokens import CmdSub, Redir
 from prebuild.sources.envfiles.values import MAX_NESTING, Cause
