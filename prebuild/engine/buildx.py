@@ -18,23 +18,20 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import re
 import shlex
-import socket
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
 from prebuild import deadline as deadlines
-from prebuild.engine import process
+from prebuild.engine import process, unixsocket
 from prebuild.engine import progress as progress_mod
 from prebuild.engine.locations import docker_config_dir
 from prebuild.errors import DockerError
-from prebuild.registry import refs
 
 if TYPE_CHECKING:
     from python_on_whales import DockerClient
@@ -332,73 +329,16 @@ def tag(source: str, target: str) -> None:
     argv = ["docker", "tag", source, target]
     echo(argv)
     what = f"docker tag {source} {target}"
-    query = _tag_query(target)
+    query = unixsocket.tag_query(target)
     answer = None
     if query is not None:
         answer = _engine_api("POST", f"/images/{quote(source, safe='/:@')}/tag?{query}")
     if answer is None:
         _run(argv, what)
     elif answer[0] >= 300:
-        raise _failure(what, 1, "", f"Error response from daemon: {_api_message(answer[1])}", None)
-
-
-# A target the CLI would send as is: [host/]path, optional tag, no digest (else: the CLI).
-_PLAIN_TARGET = re.compile(rf"(?:{refs.DOMAIN}/)?{refs.NAME}(?::{refs.TAG})?")
-
-
-def _tag_query(target: str) -> str | None:
-    """`repo=..&tag=..` as the docker CLI sends for `docker tag SOURCE TARGET` (tag defaults to
-    latest), or None when the CLI should parse the target itself."""
-    if not _PLAIN_TARGET.fullmatch(target):
-        return None
-    repo, tag = target, "latest"
-    name, sep, last = target.rpartition("/")
-    if ":" in last:
-        repo, tag = f"{name}{sep}{last.split(':', 1)[0]}", last.split(":", 1)[1]
-    return urlencode({"repo": repo, "tag": tag})
-
-
-def _api_message(body: bytes) -> str:
-    try:
-        return str(json.loads(body).get("message") or body.decode(errors="replace"))
-    except (ValueError, AttributeError):
-        return body.decode(errors="replace").strip()
-
-
-class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: str, timeout: float) -> None:
-        super().__init__("localhost", timeout=timeout)
-        self._path = path
-
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        try:
-            sock.connect(self._path)
-        except OSError:
-            sock.close()
-            raise
-        self.sock = sock
-
-
-def _engine_socket() -> str | None:
-    """The unix socket the docker CLI would talk to, when that is certain: DOCKER_HOST names a
-    unix socket, or nothing names another engine (no DOCKER_HOST, no DOCKER_CONTEXT, no
-    current context in the docker config) and the default socket exists. None otherwise."""
-    host = os.environ.get("DOCKER_HOST")
-    if host:
-        return host.removeprefix("unix://") if host.startswith("unix:///") else None
-    if os.environ.get("DOCKER_CONTEXT", "default") != "default":
-        return None
-    path = docker_config_dir() / "config.json"
-    try:
-        current = json.loads(path.read_text()).get("currentContext")
-    except FileNotFoundError:
-        current = None
-    except (OSError, ValueError, AttributeError):
-        return None
-    default = "/var/run/docker.sock"
-    return default if current in (None, "", "default") and os.path.exists(default) else None
+        raise _failure(
+            what, 1, "", f"Error response from daemon: {unixsocket.api_message(answer[1])}", None
+        )
 
 
 def _engine_api(
@@ -406,13 +346,13 @@ def _engine_api(
 ) -> tuple[int, bytes] | None:
     """(status, body) of one Engine API request on the CLI's unix socket; None when the CLI
     must do it instead (another kind of engine endpoint, or the socket does not answer)."""
-    where = _engine_socket()
+    where = unixsocket.engine_socket()
     if where is None:
         return None
     limit = deadlines.current().cap(_quick() if timeout is None else timeout)
     if limit is not None and limit <= 0:
         return None
-    conn = _UnixConnection(where, timeout=QUICK if limit is None else limit)
+    conn = unixsocket.UnixConnection(where, timeout=QUICK if limit is None else limit)
     try:
         conn.request(method, path)
         response = conn.getresponse()
@@ -434,7 +374,7 @@ def ping(timeout: float) -> bool:
     answer = _engine_api("GET", "/_ping", timeout=timeout)
     if answer is not None:
         return answer[0] == 200
-    if _engine_socket() is not None:
+    if unixsocket.engine_socket() is not None:
         return False  # the CLI's own socket did not answer
     try:
         _run(["docker", "version", "--format", "{{.Server.Version}}"], "", timeout=timeout)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from prebuild.engine import buildx
+from prebuild.engine import buildx, unixsocket
 from prebuild.errors import DockerError
 
 
@@ -101,23 +101,23 @@ def test_the_engines_platform_comes_from_the_api(engine, tmp_path, monkeypatch) 
     ],
 )
 def test_tag_query(target: str, query: str | None) -> None:
-    assert buildx._tag_query(target) == query
+    assert unixsocket.tag_query(target) == query
 
 
 def test_only_a_certain_unix_socket_skips_the_cli(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("DOCKER_HOST", "tcp://10.0.0.1:2376")
-    assert buildx._engine_socket() is None
+    assert unixsocket.engine_socket() is None
     monkeypatch.setenv("DOCKER_HOST", "unix:///run/x/docker.sock")
-    assert buildx._engine_socket() == "/run/x/docker.sock"
+    assert unixsocket.engine_socket() == "/run/x/docker.sock"
     monkeypatch.delenv("DOCKER_HOST")
     monkeypatch.setenv("DOCKER_CONTEXT", "remote")
-    assert buildx._engine_socket() is None
+    assert unixsocket.engine_socket() is None
     monkeypatch.delenv("DOCKER_CONTEXT")
     config = tmp_path / "cfg"
     config.mkdir()
     (config / "config.json").write_text(json.dumps({"currentContext": "desktop-linux"}))
     monkeypatch.setenv("DOCKER_CONFIG", str(config))
-    assert buildx._engine_socket() is None
+    assert unixsocket.engine_socket() is None
 
 
 def test_default_builder_detection(tmp_path, monkeypatch) -> None:
