@@ -24,6 +24,7 @@ import time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+_REPOSITORY = re.compile(r"^/v2/(.+?)/(?:manifests|blobs|tags|referrers)/")
 _KIND = re.compile(r"^/v2/(?:.+/)?(manifests|blobs|tags|referrers)/")
 _HOP_BY_HOP = {
     "connection",
@@ -69,6 +70,12 @@ class Link:
         write(data)
 
 
+def repository_of(path: str) -> str:
+    """`ci/app` for /v2/ci/app/manifests/... (tags/list, blobs, uploads alike)."""
+    match = _REPOSITORY.match(path.split("?", 1)[0])
+    return match.group(1) if match else ""
+
+
 class CountingProxy:
     """`with CountingProxy(upstream) as proxy:` ... `proxy.address`, `proxy.counts`;
     `CountingProxy(upstream, rtt=0.02, rate=50e6)` shapes the link too."""
@@ -78,6 +85,7 @@ class CountingProxy:
     ) -> None:
         self.upstream = upstream
         self.counts: Counter[str] = Counter()
+        self.by_repository: Counter[str] = Counter()  # "" for /v2/ itself
         self.rtt = rtt
         self.link = Link(rate)
         self._lock = threading.Lock()
@@ -104,6 +112,7 @@ class CountingProxy:
                     self.path = "/" + self.path.split("://", 1)[1].partition("/")[2]
                 with proxy._lock:
                     proxy.counts[kind_of(self.command, self.path)] += 1
+                    proxy.by_repository[repository_of(self.path)] += 1
                 body = self._read_body()
                 if proxy.rtt:  # the handshake of a new connection, then half a round trip
                     first = not getattr(self, "_connected", False)
@@ -163,7 +172,7 @@ class CountingProxy:
             daemon_threads = True
             request_queue_size = 128  # socketserver's 5 drops SYNs under 16 parallel HEADs
 
-        self._server = Server(("127.0.0.1", port), Handler)
+        self._server = _bind(Server, port, Handler)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
@@ -173,6 +182,11 @@ class CountingProxy:
     def reset(self) -> None:
         with self._lock:
             self.counts.clear()
+            self.by_repository.clear()
+
+    def repositories(self) -> Counter[str]:
+        with self._lock:
+            return Counter(self.by_repository)
 
     def snapshot(self) -> Counter[str]:
         with self._lock:
@@ -185,3 +199,16 @@ class CountingProxy:
     def __exit__(self, *exc: object) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+def _bind(server: type[ThreadingHTTPServer], port: int, handler: type) -> ThreadingHTTPServer:
+    """A fixed port (the one the engine trusts) may briefly be some outgoing connection's
+    ephemeral port: retry for a few seconds instead of failing the scenario."""
+    for attempt in range(40):
+        try:
+            return server(("127.0.0.1", port), handler)
+        except OSError as error:
+            if port == 0 or error.errno != 98 or attempt == 39:
+                raise
+            time.sleep(0.25)
+    raise AssertionError("unreachable")
