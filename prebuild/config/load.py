@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, cast
 from prebuild.config import depth as config_depth
 from prebuild.config import fast as config_fast
 from prebuild.config.checks import Entry, check_all
+from prebuild.config.discover import CONFIG_FILE, PYPROJECT, find_config
 from prebuild.config.locate import Loc, Problem, TomlLocator, header_before
 from prebuild.config.settings import build_settings, defaults_spec, expand_cache, native_image
 from prebuild.errors import ConfigError
@@ -31,13 +32,9 @@ if TYPE_CHECKING:  # pydantic is imported only when a config needs it (see confi
 
     from prebuild.config.schema import ConfigModel
 
-CONFIG_ENV = "PREBUILD_CONFIG"
 REGISTRY_ENV = "PREBUILD_REGISTRY"
-CONFIG_FILE = "prebuild.toml"
-PYPROJECT = "pyproject.toml"
 PYPROJECT_PREFIX: Loc = ("tool", "prebuild")
 
-_TOOL_HEADER = re.compile(r"^\s*\[\s*tool\s*\.\s*prebuild\s*[\].]", re.MULTILINE)
 _TOML_POSITION = re.compile(r"\s*\((?:at line (\d+), column (\d+)|at end of document)\)$")
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 _IMAGE_HEADER = re.compile(r"^[ \t]*\[\[[ \t]*image[ \t]*\]\]", re.MULTILINE)
@@ -136,65 +133,6 @@ def _validate(
     document.raise_if(problems)
     assert model is not None
     return model, sources
-
-
-def find_config(
-    config: Path | None = None, *, cwd: Path | None = None, env: Mapping[str, str] | None = None
-) -> Path:
-    """The config file to use: `config`, else $PREBUILD_CONFIG, else the nearest prebuild.toml or
-    pyproject.toml with [tool.prebuild] in `cwd` or a parent directory."""
-    env = os.environ if env is None else env
-    cwd = (cwd or Path.cwd()).resolve()
-    if config is not None:
-        return _explicit(Path(config), cwd, "-c/--config")
-    if env.get(CONFIG_ENV):
-        return _explicit(Path(env[CONFIG_ENV]), cwd, f"env {CONFIG_ENV}")
-    for directory in (cwd, *cwd.parents):
-        found = _config_in(directory)
-        if found is not None:
-            return found
-    raise ConfigError(
-        f"no {CONFIG_FILE} or {PYPROJECT} with [tool.prebuild] found in {cwd} or any parent",
-        hint=f"create {CONFIG_FILE} at the repo root, or pass -c PATH / set {CONFIG_ENV}",
-    )
-
-
-def _explicit(path: Path, cwd: Path, given_by: str) -> Path:
-    path = Path(os.path.normpath(cwd / path))  # absolute; symlinks kept (repo_root is its dir)
-    if path.is_dir():
-        found = _config_in(path)
-        if found is None:
-            raise ConfigError(
-                f"no {CONFIG_FILE} or {PYPROJECT} with [tool.prebuild] in directory {path} "
-                f"(given by {given_by})"
-            )
-        return found
-    if not path.exists():
-        raise ConfigError(f"config file not found: {path} (given by {given_by})", file=str(path))
-    return path
-
-
-def _config_in(directory: Path) -> Path | None:
-    candidate = directory / CONFIG_FILE
-    if candidate.is_file():
-        return candidate
-    candidate = directory / PYPROJECT
-    if candidate.is_file() and _has_tool_table(candidate):
-        return candidate
-    return None
-
-
-def _has_tool_table(pyproject: Path) -> bool:
-    try:
-        text = pyproject.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        return False
-    if _TOOL_HEADER.search(text):
-        return True
-    try:
-        return "prebuild" in tomllib.loads(text).get("tool", {})
-    except tomllib.TOMLDecodeError:
-        return False
 
 
 @dataclasses.dataclass

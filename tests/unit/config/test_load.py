@@ -9,7 +9,8 @@ from typing import Literal
 import pytest
 from pydantic import BaseModel, ConfigDict
 
-from prebuild.config.load import ConfigErrors, find_config, load_project
+from prebuild.config.discover import find_config
+from prebuild.config.load import ConfigErrors, load_project
 from prebuild.config.locate import TomlLocator, header_before
 from prebuild.durations import format_duration, parse_duration
 from prebuild.errors import EXIT_USAGE, ConfigError
