@@ -32,6 +32,9 @@ def on_interrupt(callback: Callable[[str], None]) -> Callable[[], None]:
 @contextmanager
 def installed() -> Iterator[None]:
     """Ctrl-C / SIGTERM handled as above while the command runs; previous handlers after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may set handlers (prebuild embedded in a worker)
+        return
     previous = {sig: signal.signal(sig, _handle) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
