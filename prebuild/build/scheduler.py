@@ -143,8 +143,10 @@ def build_one(
                 synced := backends.finish(plan.spec.cache, cache, name=plan.name, track=track)
             ):
                 display.line(plan.name, synced)
-            if staged:
-                races.build(_key_tag_last(request), on_line=show, on_retry=raced)
+            if staged:  # its steps are the first build's, all cached: the log keeps those
+                quiet = lambda text: None if text.startswith("#") else show(text)  # noqa: E731
+                races.build(_key_tag_last(request), on_line=quiet, on_retry=raced)
+                show(f"pushed {', '.join(_key_tag_last(request).tags)} (key tag last)")
         if tidied := tidy.after(project, previous):
             display.line(plan.name, tidied)
         result.cache_hits, result.cache_steps = built.progress.cached, built.progress.total
