@@ -29,6 +29,9 @@ from prebuild.errors import DockerError
 
 ATTEMPTS = 3
 PAUSE = 0.5  # seconds before the 2nd attempt, doubled before each later one
+# An untagged result (a cache-only export) is recorded as moby-dangling@DIGEST: the same digest
+# is the same content, so another build creating it first is the same race.
+_DANGLING = "moby-dangling@"
 _NAMED = re.compile(r'image "(?P<name>[^"]+)": already exists')
 _TAG_HEAD = re.compile(
     r"unexpected status from HEAD request to https?://(?P<host>[^/\s]+)/v2/(?P<repo>\S+?)"
@@ -38,12 +41,12 @@ _TAG_HEAD = re.compile(
 
 def raced_name(error: DockerError, tags: tuple[str, ...]) -> str | None:
     """The name of this build another writer held at the same moment, if that is why it failed:
-    one of its tags (image store or registry), or its registry cache tag."""
+    one of its tags (image store or registry), its registry cache tag, or its untagged result."""
     ours = {_normal(t) for t in tags}
     repos = {t.rsplit(":", 1)[0] for t in ours}
     text = str(error)
     for match in _NAMED.finditer(text):
-        if _normal(match["name"]) in ours:
+        if match["name"].startswith(_DANGLING) or _normal(match["name"]) in ours:
             return match["name"]
     for match in _TAG_HEAD.finditer(text):
         if f"{match['host']}/{match['repo']}" in repos:

@@ -177,7 +177,8 @@ def test_an_image_the_builder_cannot_build_fails_before_building_and_the_others_
     assert "linux/s390x" not in reason.split("(it builds ", 1)[1].split(")")[0]
     # neither s390x image got as far as a build: only arm's command ran
     commands = [line for line in run.stderr.splitlines() if line.startswith("$> docker buildx b")]
-    assert len(commands) == 1 and "--platform linux/arm64 " in commands[0]
+    # only arm is built (a cache export then an all-cached push): nothing for s390x
+    assert commands and all("--platform linux/arm64 " in command for command in commands)
 
 
 def test_split_build_two_platform_runs_and_merge_give_one_pullable_key_tag(

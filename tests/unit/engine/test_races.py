@@ -82,3 +82,15 @@ def test_a_registry_tag_being_rewritten_is_retried(monkeypatch) -> None:
     assert engine.calls == 2 and pauses == [races.PAUSE]
     elsewhere = head.replace("/v2/p/base/", "/v2/q/other/")
     assert races.raced_name(DockerError(elsewhere), (REF,)) is None
+
+
+def test_untagged_result_created_by_another_build_is_a_race(monkeypatch) -> None:
+    """A cache-only export (no tags) names its result moby-dangling@DIGEST: same digest, same
+    content, so losing its creation to a concurrent build of the same key is retried too."""
+    dangling = "moby-dangling@sha256:" + "f" * 64
+    engine = Engine(lose=1, error=f"ERROR: failed to solve: image \"{dangling}\": already exists")
+    monkeypatch.setattr("prebuild.engine.buildx.build", engine)
+    retried: list[str] = []
+    untagged = BuildRequest(context=Path("ctx"), dockerfile=Path("ctx/Dockerfile"), tags=())
+    races.build(untagged, on_line=lambda _: None, sleep=lambda _: None, on_retry=retried.append)
+    assert engine.calls == 2 and retried == [dangling]
