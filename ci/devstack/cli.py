@@ -10,7 +10,17 @@ import socket
 import sys
 from contextlib import contextmanager
 
-from devstack import authregistry, emulation, engine, packages, podman, procs, seed, services
+from devstack import (
+    authregistry,
+    emulation,
+    engine,
+    packages,
+    podman,
+    ports,
+    procs,
+    seed,
+    services,
+)
 from devstack.layout import (
     ACCESS_KEY,
     BASE_IMAGE_REPO,
@@ -72,6 +82,7 @@ def up(lay: Layout, engines: int | None = None) -> None:
     packages.check_machine()
     with locked(lay):
         packages.ensure_system_packages(say)
+        ports.reserve(lay.ports, say)
         packages.ensure_engine(lay.prefix, lay.debs, say)
         try:  # before dockerd: BuildKit probes its emulated platforms when it starts
             emulation.ensure(say)

@@ -159,6 +159,14 @@ class Layout:
         return self.state / "auth"
 
     @property
+    def ports(self) -> tuple[int, ...]:
+        """Every fixed port the stack listens on."""
+        return (
+            self.registry_port, self.s3_port, self.s3_registry_port, self.auth_registry_port,
+            self.token_port, self.basic_registry_port, self.proxy_port,
+        )  # fmt: skip
+
+    @property
     def base_image(self) -> str:
         return f"{self.registry_addr}/{BASE_IMAGE_REPO}:{BASE_IMAGE_TAG}"
 
