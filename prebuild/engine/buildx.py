@@ -64,17 +64,7 @@ class BuildRequest:
         args = ["docker", "buildx", "build", "--progress=plain", "--provenance=false"]
         if self.builder:
             args += ["--builder", self.builder]
-        args += ["--file", str(self.dockerfile)]
-        if self.target:
-            args += ["--target", self.target]
-        for name, value in sorted(self.build_args.items()):
-            args += ["--build-arg", f"{name}={value}"]
-        for name, value in sorted(self.build_contexts.items()):
-            args += ["--build-context", f"{name}={value}"]
-        for name, value in sorted(self.labels.items()):
-            args += ["--label", f"{name}={value}"]
-        if self.platforms:
-            args += ["--platform", ",".join(self.platforms)]
+        args += self.shared_args()
         for entry in self.cache_from:
             args += ["--cache-from", _csv(entry)]
         if self.cache_to:
@@ -89,6 +79,22 @@ class BuildRequest:
         if self.no_cache:
             args.append("--no-cache")
         return [*args, str(self.context)]
+
+    def shared_args(self) -> list[str]:
+        """The flags `docker buildx build` and `podman build` spell alike: file, target, build
+        args, build contexts, labels, platforms (sorted, so the argv is stable)."""
+        args = ["--file", str(self.dockerfile)]
+        if self.target:
+            args += ["--target", self.target]
+        for name, value in sorted(self.build_args.items()):
+            args += ["--build-arg", f"{name}={value}"]
+        for name, value in sorted(self.build_contexts.items()):
+            args += ["--build-context", f"{name}={value}"]
+        for name, value in sorted(self.labels.items()):
+            args += ["--label", f"{name}={value}"]
+        if self.platforms:
+            args += ["--platform", ",".join(self.platforms)]
+        return args
 
     def output(self) -> dict[str, str]:
         """An explicit image exporter when pushing (annotations need it); else buildx's default."""

@@ -85,17 +85,7 @@ def ping() -> bool:
 def build_argv(request: BuildRequest, *, verify: bool) -> list[str]:
     """`podman build` for what a read-only fallback asks: no cache export, no push; BuildKit
     cache entries are left out (buildah cannot read them)."""
-    args = ["podman", "build", *_tls(verify), "--file", str(request.dockerfile)]
-    if request.target:
-        args += ["--target", request.target]
-    for name, value in sorted(request.build_args.items()):
-        args += ["--build-arg", f"{name}={value}"]
-    for name, value in sorted(request.build_contexts.items()):
-        args += ["--build-context", f"{name}={value}"]
-    for name, value in sorted(request.labels.items()):
-        args += ["--label", f"{name}={value}"]
-    if request.platforms:
-        args += ["--platform", ",".join(request.platforms)]
+    args = ["podman", "build", *_tls(verify), *request.shared_args()]
     for tag_name in request.tags:
         args += ["--tag", tag_name]
     if request.no_cache:

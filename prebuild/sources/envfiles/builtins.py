@@ -14,13 +14,8 @@ from collections.abc import Callable
 from prebuild.sources.envfiles import arith, conditions, effects
 from prebuild.sources.envfiles.dbracket import literal
 from prebuild.sources.envfiles.tokens import NAME, Lit, Word
-from prebuild.sources.envfiles.values import Cause, Unknown, Value
+from prebuild.sources.envfiles.values import Cause, Unknown, Value, word_list
 from prebuild.sources.envfiles.writes import Writes
-
-
-def _words(text: str) -> list[str]:
-    return text.split()
-
 
 Status = int | Cause
 Handler = Callable[[list[Word], int], Status]
@@ -29,7 +24,7 @@ _SAFE_SHOPT = {"nullglob", "failglob", "dotglob", "globstar", "nocaseglob", "che
 _SAFE_SHOPT |= {"histappend", "cmdhist", "lithist", "progcomp", "promptvars", "sourcepath"}
 _SET_POISON = {"n": "noexec", "k": "keyword", "t": "onecmd"}
 _SET_FLAGS = {"u": "nounset", "a": "allexport", "e": "errexit"}
-_QUIET = _words(
+_QUIET = word_list(
     """
         echo pwd type hash help times umask ulimit wait jobs kill disown suspend caller dirs
         history fc bind complete compgen compopt logout shift break continue alias unalias

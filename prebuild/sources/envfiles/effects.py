@@ -27,15 +27,11 @@ from prebuild.sources.envfiles.syntax import (
     TestExpr,
 )
 from prebuild.sources.envfiles.tokens import NAME, Arith, Lit, Param, Part, Word
-
-
-def _words(text: str) -> list[str]:
-    return text.split()
-
+from prebuild.sources.envfiles.values import word_list
 
 # Builtins that change no variable and nothing else the reader tracks.
 HARMLESS = frozenset(
-    _words(
+    word_list(
         """
         : true false echo printf test [ pwd type hash help times umask ulimit wait jobs kill
         disown suspend caller dirs history fc bind complete compgen compopt logout shift break

@@ -31,12 +31,7 @@ from prebuild.sources.envfiles.syntax import (
     Simple,
 )
 from prebuild.sources.envfiles.tokens import CmdSub, Lit, Word
-from prebuild.sources.envfiles.values import MAX_NESTING, Cause, Unknown, Value
-
-
-def _words(text: str) -> list[str]:
-    return text.split()
-
+from prebuild.sources.envfiles.values import MAX_NESTING, Cause, Unknown, Value, word_list
 
 Status = int | Cause
 MAX_SOURCE_DEPTH = 16
@@ -370,7 +365,7 @@ class Shell(Builtins):
 
 
 _SPECIAL_BUILTINS = frozenset(
-    _words(
+    word_list(
         """
         : . source eval exec exit export readonly return set shift trap unset break continue
         times declare typeset local

@@ -13,18 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from prebuild.sources.envfiles.syntax import Node
-from prebuild.sources.envfiles.values import Cause, Unknown, Value
-
-
-def _words(text: str) -> list[str]:
-    return text.split()
-
+from prebuild.sources.envfiles.values import Cause, Unknown, Value, word_list
 
 Place = tuple[Path, int]
 
 # Variables bash itself sets or gives meaning to: never "unset" even in an empty environment.
 BASH_OWN = frozenset(
-    _words(
+    word_list(
         """
         BASH BASHOPTS BASHPID BASH_ALIASES BASH_ARGC BASH_ARGV BASH_ARGV0 BASH_CMDS BASH_COMMAND
         BASH_EXECUTION_STRING BASH_LINENO BASH_LOADABLES_PATH BASH_REMATCH BASH_SOURCE
@@ -43,7 +38,7 @@ BASH_OWN = frozenset(
 )
 # Values bash computes on every read (an assignment only seeds or resets them).
 DYNAMIC = frozenset(
-    _words(
+    word_list(
         """
         RANDOM SRANDOM SECONDS LINENO BASHPID EPOCHSECONDS EPOCHREALTIME BASH_COMMAND FUNCNAME
         BASH_SUBSHELL HISTCMD BASH_ARGV0 BASH_LINENO BASH_SOURCE PIPESTATUS GROUPS DIRSTACK

@@ -47,3 +47,8 @@ def concat(values: list[Value]) -> Value:
     if unknown is not None:
         return unknown
     return "".join(v for v in values if isinstance(v, str))
+
+
+def word_list(text: str) -> list[str]:
+    """The whitespace-separated words of a literal block: how builtin tables are written."""
+    return text.split()

@@ -11,17 +11,12 @@ from prebuild.sources.envfiles.dbracket import literal
 from prebuild.sources.envfiles.expand import Expander
 from prebuild.sources.envfiles.syntax import Node, Seq
 from prebuild.sources.envfiles.tokens import CmdSub, Redir
-from prebuild.sources.envfiles.values import MAX_NESTING, Cause
-
-
-def _words(text: str) -> list[str]:
-    return text.split()
-
+from prebuild.sources.envfiles.values import MAX_NESTING, Cause, word_list
 
 _QUIET_TARGETS = ("/dev/null", "/dev/stdout", "/dev/stderr", "/dev/tty")
 # External commands that do not write files (so a later `source` still reads the checkout).
 READ_ONLY = frozenset(
-    _words(
+    word_list(
         """
         dirname basename uname nproc sysctl cat date id whoami hostname env printenv which tr
         head tail cut wc sort uniq expr seq sleep realpath readlink getconf lsb_release grep
