@@ -25,6 +25,7 @@ from devstack.layout import (
     ACCESS_KEY,
     BASE_IMAGE_REPO,
     BASE_IMAGE_TAG,
+    DEMO_CACHE_BUCKET,
     PULL_PASSWORD,
     PULL_USER,
     PUSH_PASSWORD,
@@ -147,6 +148,7 @@ def up(lay: Layout, engines: int | None = None) -> None:
                 say(f"starting dockerd {number}")
                 engine.start(lay, insecure(lay), number)
         seed.ensure_base(lay.registry_addr, BASE_IMAGE_REPO, BASE_IMAGE_TAG, lay.cache, say)
+        services.ensure_bucket(lay, DEMO_CACHE_BUCKET)  # moto keeps buckets in memory: every up
     say("up: " + ", ".join(f"{n}={s}" for n, s in status_items(lay)))
 
 

@@ -20,6 +20,7 @@ ACCESS_KEY = "prebuild-local"  # moto accepts any credentials; these are not sec
 SECRET_KEY = "prebuild-local-secret"
 REGION = "us-east-1"
 S3_REGISTRY_BUCKET = "prebuild-registry"
+DEMO_CACHE_BUCKET = "prebuild-demo-cache"  # the example set's S3 cache (root prebuild.toml)
 BASE_IMAGE_REPO = "seed/busybox"
 BASE_IMAGE_TAG = "stable"
 # Accounts of the authenticated registries (test-only values, printed by `ci/stack env`).

@@ -22,7 +22,13 @@ from prebuild.config import fast as config_fast
 from prebuild.config.checks import Entry, check_all
 from prebuild.config.discover import CONFIG_FILE, PYPROJECT, find_config
 from prebuild.config.locate import Loc, Problem, TomlLocator, header_before
-from prebuild.config.settings import build_settings, defaults_spec, expand_cache, native_image
+from prebuild.config.settings import (
+    build_settings,
+    defaults_spec,
+    expand_cache,
+    native_image,
+    override_s3_endpoint,
+)
 from prebuild.errors import ConfigError
 from prebuild.model import Origin, Project
 from prebuild.pathnames import relative_or_absolute
@@ -33,6 +39,7 @@ if TYPE_CHECKING:  # pydantic is imported only when a config needs it (see confi
     from prebuild.config.schema import ConfigModel
 
 REGISTRY_ENV = "PREBUILD_REGISTRY"
+S3_ENDPOINT_ENV = "PREBUILD_S3_ENDPOINT_URL"  # replaces every [cache.s3] endpoint_url
 PYPROJECT_PREFIX: Loc = ("tool", "prebuild")
 
 _TOML_POSITION = re.compile(r"\s*\((?:at line (\d+), column (\d+)|at end of document)\)$")
@@ -102,6 +109,8 @@ def load_project(
     problems += check_all(model, entries)
     document.raise_if(problems if partial else problems + imports)
     images = tuple(entry.spec for entry in entries)
+    if s3_endpoint := env.get(S3_ENDPOINT_ENV):
+        images = override_s3_endpoint(images, s3_endpoint)
     import_errors = tuple(str(document.render(p)) for p in imports)
     return Project(
         config_file=path,

@@ -110,6 +110,22 @@ def expand_cache(cache: CacheSettings, registry: str, name: str) -> CacheSetting
     )
 
 
+def override_s3_endpoint(images: tuple[ImageSpec, ...], endpoint: str) -> tuple[ImageSpec, ...]:
+    """Every S3 cache's `endpoint_url` replaced: one checked-in config runs against a local
+    S3 on any port (tests, a second stack) as PREBUILD_REGISTRY does for the registry. It is
+    part of S3Settings, so boto3 (s3-sync, gc, storage, history) and BuildKit's own
+    `type=s3,endpoint_url=` both get it."""
+
+    def moved(spec: ImageSpec) -> ImageSpec:
+        s3 = spec.cache.s3
+        if s3 is None:
+            return spec
+        cache = dataclasses.replace(spec.cache, s3=dataclasses.replace(s3, endpoint_url=endpoint))
+        return dataclasses.replace(spec, cache=cache)
+
+    return tuple(moved(spec) for spec in images)
+
+
 def _pick(value: bool | None, default: bool) -> bool:
     return default if value is None else value
 

@@ -14,6 +14,8 @@ from tests.integration.conftest import Stack
 
 PREBUILD = [sys.executable, "-m", "prebuild"]
 DEMO_BASE = "127.0.0.1:35000/seed/busybox:stable"
+DEMO_S3_PREFIX = 'prefix = "buildkit/"'
+DEMO_BUCKET = "prebuild-demo-cache"  # created by `ci/stack up`
 
 
 @dataclass
@@ -22,11 +24,20 @@ class Repo:
     stack: Stack
     registry: str
 
+    def env(self, **extra: str) -> dict[str, str]:
+        """The stack's environment with the example set moved onto it: this test's registry
+        namespace, and the stack's S3 (whatever port it listens on) for app's S3 cache."""
+        return self.stack.run_env(
+            PREBUILD_REGISTRY=self.registry,
+            PREBUILD_S3_ENDPOINT_URL=self.stack.s3_endpoint,
+            **extra,
+        )
+
     def run(self, *args: str, check: bool = True, **env: str) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run(
             [*PREBUILD, *args],
             cwd=self.root,
-            env=self.stack.run_env(PREBUILD_REGISTRY=self.registry, **env),
+            env=self.env(**env),
             capture_output=True,
             text=True,
             timeout=600,
@@ -69,6 +80,9 @@ def make_example_repo(
     root = tmp_path / "repo"
     shutil.copytree(REPO_ROOT / "examples" / "images", root / "examples" / "images")
     config = (REPO_ROOT / "prebuild.toml").read_text().replace(DEMO_BASE, base or stack.base_image)
+    assert DEMO_S3_PREFIX in config, "the example set's S3 cache moved: update example_repo"
+    # the stack's demo bucket, under a prefix of this test's own (S3 storage and gc see only it)
+    config = config.replace(DEMO_S3_PREFIX, f'prefix = "{unique}/buildkit/"')
     (root / "prebuild.toml").write_text(config)
     subprocess.run(["git", "init", "-q", str(root)], check=True)
     subprocess.run(["git", "-C", str(root), "add", "-A"], check=True)

@@ -30,7 +30,7 @@ def _start(repo: Repo, report: Path, run: Run) -> subprocess.Popen[str]:
         [sys.executable, "-m", "prebuild", "build", "--force", "--plain", "--report", str(report)]
         + list(args),
         cwd=repo.root,
-        env=repo.stack.run_env(PREBUILD_REGISTRY=repo.registry, **env),
+        env=repo.env(**env),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

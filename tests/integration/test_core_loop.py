@@ -1,4 +1,4 @@
-"""The nightly job on the real stack: keys, plan, build with registry cache, push."""
+"""The nightly job on the real stack: keys, plan, build with registry (and S3) cache, push."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ import requests
 from prebuild.engine import buildx as docker
 from prebuild.engine.buildx import BuildRequest
 from prebuild.engine.platforms import host_platform
+from tests.integration.cachecheck import s3_client
 from tests.integration.conftest import Stack, write
-from tests.integration.example_repo import Repo, make_example_repo
+from tests.integration.example_repo import DEMO_BUCKET, Repo, make_example_repo
 
 ALL = {"base", "toolchain", "app", "docs-lint"}
 
@@ -36,7 +37,10 @@ def test_first_build_pushes_all_then_nothing_to_do(stack: Stack, tmp_path, uniqu
     for image in report["images"]:
         name, tag = image["ref"].rsplit(":", 1)
         assert _tag_exists(name, tag) and _tag_exists(name, "latest")
-        assert _tag_exists(name, "buildcache")
+        assert _tag_exists(name, "buildcache") == (image["name"] != "app")
+    # app's cache went to S3 (s3-sync): BuildKit's cache manifest, in this test's prefix
+    head = s3_client(stack).head_object(Bucket=DEMO_BUCKET, Key=f"{unique}/buildkit/manifests/app")
+    assert head["ContentLength"] > 0
 
     proc, again = repo.build()
     assert {i["name"]: i["status"] for i in again["images"]} == dict.fromkeys(ALL, "skipped")

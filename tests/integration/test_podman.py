@@ -50,12 +50,17 @@ class Runner:
             "PATH=/usr/bin:/bin",
             f"PYTHONPATH={REPO_ROOT}:{site}",
             f"PREBUILD_REGISTRY={self.registry}",
+            f"PREBUILD_S3_ENDPOINT_URL={self.stack.s3_endpoint}",
         ]
         argv = [python if a == sys.executable else a for a in argv]
         return ["runuser", "-u", self.user, "--", "env", "-i", *env, *argv]
 
     def run(self, *argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        env = None if self.user else self.stack.run_env(PREBUILD_REGISTRY=self.registry)
+        env = None
+        if self.user is None:
+            env = self.stack.run_env(
+                PREBUILD_REGISTRY=self.registry, PREBUILD_S3_ENDPOINT_URL=self.stack.s3_endpoint
+            )
         proc = subprocess.run(
             self._argv(argv), cwd=self.repo, env=env, capture_output=True, text=True, timeout=300
         )

@@ -44,8 +44,7 @@ def night(tmp_path: Path, stack: Stack, unique: str, n: int, edits: dict[str, st
 def nightly(repo: Repo, tmp_path: Path, *, metrics: Path | None = None) -> dict:
     """infra/nightly as a schedule runs it: build, report, summary, metrics, then gc."""
     report, summary = tmp_path / "report.json", tmp_path / "summary.md"
-    env = repo.stack.run_env(
-        PREBUILD_REGISTRY=repo.registry,
+    env = repo.env(
         PREBUILD=f"{sys.executable} -m prebuild",
         PREBUILD_REPORT=str(report),
         GITHUB_STEP_SUMMARY=str(summary),
@@ -112,8 +111,9 @@ def test_five_wiped_nightlies_say_why_and_keep_their_history(
     families = {f.name: f for f in text_string_to_metric_families(metrics.read_text())}
     built = [s for s in families["prebuild_images"].samples if s.labels["status"] == "built"]
     assert built[0].value == 1
-    assert families["prebuild_storage_bytes"].samples[0].labels["backend"] == "registry"
-    assert families["prebuild_storage_bytes"].samples[0].value > 0
+    storage = {s.labels["backend"]: s.value for s in families["prebuild_storage_bytes"].samples}
+    assert storage["registry"] > 0
+    assert storage["s3"] > 0  # app's s3-sync cache, measured in its own prefix
     assert families["prebuild_last_success_timestamp_seconds"].samples[0].value > 0
 
     # a sixth wiped runner renders the history: five nights, five points per trend
@@ -130,7 +130,7 @@ def test_five_wiped_nightlies_say_why_and_keep_their_history(
     assert re.search(r'id="plot-duration"[^>]*>\s*<svg', dom)
     assert dots(dom, "duration") == [5, 5]
     assert dots(dom, "rebuilt") == [5, 5]
-    assert dots(dom, "storage") == [5, 0]  # no S3 cache in the example set
+    assert dots(dom, "storage") == [5, 5]  # registry, and app's S3 cache
     assert dots(dom, "cache") == [5]
     assert f"rebuilt: {RULE.format(n=5)} added" in dom
 

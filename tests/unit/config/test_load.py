@@ -9,6 +9,7 @@ from typing import Literal
 import pytest
 from pydantic import BaseModel, ConfigDict
 
+from prebuild.cache.backends import s3_attributes
 from prebuild.config.discover import find_config
 from prebuild.config.load import ConfigErrors, load_project
 from prebuild.config.locate import TomlLocator, header_before
@@ -218,6 +219,39 @@ def test_prebuild_config_env_and_registry_env(tmp_path: Path) -> None:
     assert project.repo_root == other
     assert project.settings.registry == "localhost:5000/x"
     assert project.images[0].cache.ref == "localhost:5000/x/base:buildcache"
+
+
+def test_s3_endpoint_env_moves_every_s3_cache(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        """
+        registry = "ghcr.io/org/ci"
+        [[image]]
+        name = "base"
+        context = "ci/base"
+        [[image]]
+        name = "synced"
+        context = "ci/base"
+        [image.cache]
+        backend = "s3-sync"
+        s3 = { bucket = "b", endpoint_url = "http://127.0.0.1:35001", use_path_style = true }
+        [[image]]
+        name = "native"
+        context = "ci/base"
+        cache = { backend = "s3", s3 = { bucket = "c" } }
+        """,
+    )
+    as_written = {spec.name: spec.cache.s3 for spec in load(tmp_path).images}
+    assert as_written["synced"] is not None
+    assert as_written["synced"].endpoint_url == "http://127.0.0.1:35001"
+    moved = load(tmp_path, {"PREBUILD_S3_ENDPOINT_URL": "http://127.0.0.1:37001"})
+    base, synced, native = moved.images
+    assert base.cache.backend == "registry" and base.cache.s3 is None
+    for spec in (synced, native):
+        assert spec.cache.s3 is not None
+        assert spec.cache.s3.endpoint_url == "http://127.0.0.1:37001"
+    assert synced.cache.s3 is not None and synced.cache.s3.use_path_style  # the rest is kept
+    assert s3_attributes(native.cache.s3, "native")["endpoint_url"] == "http://127.0.0.1:37001"
 
 
 def test_explicit_config_beats_env(tmp_path: Path) -> None:
