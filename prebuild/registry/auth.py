@@ -21,10 +21,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-import requests
-
 from prebuild.engine import locations
 from prebuild.errors import RegistryError
+from prebuild.registry.transport import Response
 
 CLIENT_ID = "prebuild"
 DEFAULT_TOKEN_LIFETIME = 60  # seconds; what the token spec says to assume
@@ -32,7 +31,7 @@ _PARAM = re.compile(r'([A-Za-z][\w-]*)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^,\s]*))')
 
 # fetch(method, url, headers, form) -> response: sends one logical request with the
 # caller's retries and deadline; used for token endpoints.
-Fetch = Callable[[str, str, dict[str, str], dict[str, str] | None], requests.Response]
+Fetch = Callable[[str, str, dict[str, str], dict[str, str] | None], Response]
 
 
 def login_hint(registry: str) -> str:
@@ -265,7 +264,7 @@ class Authenticator:
 
 
 def _realm_url(registry: str, realm: str) -> str:
-    """The token endpoint, checked: requests would fail on a bad one with a bare traceback."""
+    """The token endpoint, checked: the HTTP stack would fail on a bad one with a bare traceback."""
     try:
         parts = urlsplit(realm)
         valid = parts.scheme in ("http", "https") and bool(parts.hostname)

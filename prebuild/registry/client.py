@@ -17,8 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-import requests
-from requests.auth import AuthBase
+import urllib3
 
 from prebuild import __version__
 from prebuild import deadline as deadlines
@@ -48,16 +47,6 @@ _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _MAX_REDIRECTS = 5
 
 
-class _NoAuth(AuthBase):
-    """Explicit no-op auth: stops requests from reading ~/.netrc behind our back."""
-
-    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
-        return r
-
-
-_NO_AUTH = _NoAuth()
-
-
 class RegistryClient:
     """OCI distribution API client; safe to share between threads."""
 
@@ -71,7 +60,7 @@ class RegistryClient:
         docker_config_dir: Path | None = None,
         timeout: float = 10.0,
         deadline: float = 60.0,
-        session: requests.Session | None = None,
+        http: transport.Transport | None = None,
         on_request: Callable[[str, str], None] | None = None,
         budget: deadlines.Deadline | None = None,
     ) -> None:
@@ -81,9 +70,9 @@ class RegistryClient:
         self.budget = budget  # the command's deadline (default: the current one at each call)
         self.on_request = on_request
         self.auth = Authenticator(docker_config_dir)
-        self.session = session or transport.session()
+        self.http = http or transport.Transport()
         self._headers = {
-            "User-Agent": f"prebuild/{__version__} {requests.utils.default_user_agent()}"
+            "User-Agent": f"prebuild/{__version__} python-urllib3/{urllib3.__version__}"
         }
 
     # -- public API -------------------------------------------------------------------------
@@ -253,13 +242,12 @@ class RegistryClient:
         scheme = "http" if plain or is_loopback(host) else "https"
         return f"{scheme}://{host}/v2/{ref.repository}/{path}"
 
-    def _expect(self, resp: requests.Response, ref: ImageRef, status: int) -> None:
+    def _expect(self, resp: transport.Response, ref: ImageRef, status: int) -> None:
         if resp.status_code != status:
-            method = resp.request.method if resp.request else "request"
-            raise self._error(ref, f"{method} {urlsplit(resp.url).path}", resp)
+            raise self._error(ref, f"{resp.method} {urlsplit(resp.url).path}", resp)
 
     def _error(
-        self, ref: ImageRef, what: str, resp: requests.Response | None = None
+        self, ref: ImageRef, what: str, resp: transport.Response | None = None
     ) -> RegistryError:
         if resp is not None:
             detail = error_text(resp)
@@ -275,7 +263,7 @@ class RegistryClient:
         accept: str | None,
         body: bytes | None = None,
         content_type: str | None = None,
-    ) -> requests.Response:
+    ) -> transport.Response:
         """One API request with auth: answers at most one challenge, then gives up."""
         url = path if "://" in path else self._url(ref, path)
         host = ref.api_host
@@ -288,7 +276,7 @@ class RegistryClient:
 
         def fetch(
             m: str, u: str, h: dict[str, str], form: dict[str, str] | None
-        ) -> requests.Response:
+        ) -> transport.Response:
             return self._send(call, m, u, {**self._headers, **h}, form)
 
         auth = self.auth.cached_header(ref.registry, host, scope)
@@ -324,7 +312,7 @@ class RegistryClient:
         url: str,
         headers: dict[str, str],
         form: dict[str, str] | bytes | None = None,
-    ) -> requests.Response:
+    ) -> transport.Response:
         """Send, retrying transient faults within the call's deadline.
 
         Redirects are followed by hand so each hop is reported to `on_request` and the
@@ -348,22 +336,21 @@ class RegistryClient:
                 self.on_request(method, url if same_origin else url.split("?", 1)[0])
             retry_after = None
             try:
-                resp = transport.request(
-                    self.session, method, url, headers=headers, data=form, timeout=timeout,
-                    allow_redirects=False, auth=_NO_AUTH, end=time.monotonic() + timeout,
+                resp = self.http.request(
+                    method, url, headers=headers, data=form, timeout=timeout,
+                    end=time.monotonic() + timeout,
                 )  # fmt: skip
-            except requests.exceptions.SSLError:
+            except transport.TLSFailed:
                 raise RegistryError(
                     f"{urlsplit(url).netloc}: TLS handshake failed",
                     hint="if it serves plain HTTP, list it in insecure_registries",
                 ) from None
-            except (requests.ConnectionError, requests.Timeout) as exc:
-                reason = describe(exc)
-            except (requests.exceptions.InvalidURL, requests.exceptions.InvalidSchema,
-                    requests.exceptions.MissingSchema):  # fmt: skip
-                raise RegistryError(f"{url.split('?', 1)[0][:200]}: not a usable URL") from None
-            except requests.exceptions.ChunkedEncodingError:
+            except transport.BodyCut:
                 reason = "connection reset"
+            except (transport.ConnectionFailed, transport.TimedOut) as exc:
+                reason = describe(exc)
+            except transport.BadURL:
+                raise RegistryError(f"{url.split('?', 1)[0][:200]}: not a usable URL") from None
             else:
                 location = resp.headers.get("Location")
                 if resp.status_code in _REDIRECTS and location and redirects < _MAX_REDIRECTS:

@@ -6,12 +6,12 @@ import socket
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
-import requests
+from prebuild.registry.transport import Response, TimedOut
 
 
 def describe(exc: BaseException) -> str:
     """A short, secret-free reason for a network failure, from anywhere in its cause chain."""
-    if isinstance(exc, requests.Timeout | TimeoutError):  # ours, or requests': whatever caused it
+    if isinstance(exc, TimedOut | TimeoutError):  # ours, or a socket's: whatever caused it
         return "timed out"
     seen: list[BaseException] = []
     todo: list[object] = [exc]
@@ -24,7 +24,7 @@ def describe(exc: BaseException) -> str:
         (ConnectionRefusedError, "connection refused"),
         (ConnectionResetError, "connection reset"),
         (socket.gaierror, "cannot resolve host"),
-        ((requests.Timeout, TimeoutError), "timed out"),
+        (TimeoutError, "timed out"),
     ):
         if any(isinstance(e, kind) for e in seen):
             return text
@@ -44,7 +44,7 @@ def retry_after_seconds(value: str | None) -> float | None:
         return None
 
 
-def error_text(resp: requests.Response) -> str:
+def error_text(resp: Response) -> str:
     """`CODE: message` from an OCI error body, truncated; empty if there is none."""
     try:
         errors = resp.json().get("errors") or []

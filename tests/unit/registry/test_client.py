@@ -650,28 +650,48 @@ def test_parse_created():
 
 
 def test_proxy_environment_read_once_per_origin(monkeypatch: pytest.MonkeyPatch) -> None:
-    """requests re-reads HTTP(S)_PROXY / NO_PROXY on every request; the client's session
-    reads them once per scheme, host and port, with the same answers."""
-    import requests
+    """HTTP(S)_PROXY / NO_PROXY are read once per scheme, host and port, with requests' own
+    answers (NO_PROXY honoured), and not at all when no proxy variable is set."""
+    from prebuild.registry import transport
 
-    from prebuild.registry.transport import EnvOnceSession
+    calls: list[str] = []
+    real = transport.proxy_for
 
+    def counting(url: str) -> str | None:
+        calls.append(url)
+        return real(url)
+
+    monkeypatch.setattr(transport, "proxy_for", counting)
     monkeypatch.setenv("HTTP_PROXY", "http://proxy.example:3128")
     monkeypatch.setenv("NO_PROXY", "direct.example")
-    calls = []
-    real = requests.Session.merge_environment_settings
+    pools = transport.Transport()
+    via = [pools.manager("http", "reg.example") for _ in range(3)]
+    direct = pools.manager("http", "direct.example")
+    assert calls == ["http://reg.example/", "http://direct.example/"]
+    assert via[0] is via[2] and getattr(via[0], "proxy", None) is not None
+    assert via[0].proxy.host == "proxy.example" and via[0].proxy.port == 3128
+    assert getattr(direct, "proxy", None) is None
+    for name in ("HTTP_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    assert real("http://reg.example/") is None
 
-    def counting(self, url, *args):  # type: ignore[no-untyped-def]
-        calls.append(url)
-        return real(self, url, *args)
 
-    monkeypatch.setattr(requests.Session, "merge_environment_settings", counting)
-    session = EnvOnceSession()
-    via = [session.merge_environment_settings(f"http://reg.example/v2/{i}", {}, False, True, None)
-           for i in range(3)]  # fmt: skip
-    direct = session.merge_environment_settings("http://direct.example/v2/", {}, False, True, None)
-    assert calls == ["http://reg.example/v2/0", "http://direct.example/v2/"]
-    assert via[0]["proxies"].get("http") == "http://proxy.example:3128" == via[2]["proxies"]["http"]
-    assert "http" not in direct["proxies"]
-    via[0]["proxies"]["http"] = "changed"  # callers get copies
-    assert via[1]["proxies"]["http"] == "http://proxy.example:3128"
+def test_registry_behind_http_proxy_is_asked_through_it(
+    fake: FakeRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With HTTP_PROXY set, the request goes to the proxy with the registry's absolute URL
+    (corporate runners, the bench's counting proxy); NO_PROXY sends a host direct."""
+    digest = image(fake, "ci/app", "k1")
+    monkeypatch.setenv("HTTP_PROXY", f"http://{fake.host}")  # the fake serves proxied URLs too
+    monkeypatch.setenv("NO_PROXY", "")
+    remote = "registry.invalid:5000"
+    client = RegistryClient(insecure=[remote], deadline=5.0)
+    head = client.head_manifest(ImageRef.parse(f"{remote}/ci/app:k1"))
+    assert head is not None and head.digest == digest
+    assert [(m, u) for m, u, _ in fake.log] == [("HEAD", f"http://{remote}/v2/ci/app/manifests/k1")]
+    monkeypatch.setenv("NO_PROXY", "registry.invalid")
+    with pytest.raises(RegistryError, match="cannot resolve host|connection failed"):
+        RegistryClient(insecure=[remote], deadline=2.0).head_manifest(
+            ImageRef.parse(f"{remote}/ci/app:k1")
+        )
+    assert len(fake.log) == 1
