@@ -10,6 +10,7 @@ import functools
 import hashlib
 from collections.abc import Set
 from dataclasses import dataclass
+from pathlib import Path
 
 from prebuild.analysis import parse as dockerfile
 from prebuild.analysis.parse import DockerfileAnalysis
@@ -18,7 +19,7 @@ from prebuild.context import inputs
 from prebuild.context.inputs import InputFile
 from prebuild.errors import ConfigError
 from prebuild.model import ImageSpec
-from prebuild.pathnames import relative_or_absolute
+from prebuild.pathnames import real_directory, relative_or_absolute
 from prebuild.registry.refs import ImageRef
 
 
@@ -105,7 +106,8 @@ def analyse_dockerfile(spec: ImageSpec) -> tuple[str, str, DockerfileAnalysis]:
     """(text, repo-relative label, analysis) of the image's Dockerfile; a `target` naming no
     stage is located at the config that set it."""
     text = dockerfile.read_dockerfile(spec.dockerfile)
-    file_label = relative_or_absolute(spec.dockerfile.resolve(), spec.repo_root.resolve())
+    root = Path(real_directory(str(spec.repo_root)))
+    file_label = relative_or_absolute(spec.dockerfile.resolve(), root)
     try:
         parsed = dockerfile.analyse(
             text, build_args=spec.build_args, target=spec.target, file=file_label

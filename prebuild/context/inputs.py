@@ -28,6 +28,7 @@ from prebuild.context.patterns import (
     split_wildcards,
 )
 from prebuild.errors import ConfigError
+from prebuild.pathnames import real_directory
 
 __all__ = [
     "IgnoreMatcher",
@@ -341,7 +342,7 @@ class _Tree:
 
 
 def _hash(tree: _Tree, repo_root: Path) -> list[InputFile]:
-    prefix = os.path.relpath(os.path.realpath(tree.root), os.path.realpath(repo_root))
+    prefix = os.path.relpath(real_directory(str(tree.root)), real_directory(str(repo_root)))
     prefix = "" if prefix == "." else prefix.replace(os.sep, "/")
     items = sorted(tree.entries.items())
     files = [(rel, st) for rel, (kind, st) in items if kind == "file"]
