@@ -138,7 +138,7 @@ def for_command(command: str, option: str | None) -> Deadline:
 
 
 def _seconds(text: str) -> float:
-    """"90" (seconds) or a duration such as "90s", "30m", "2h"."""
+    """ "90" (seconds) or a duration such as "90s", "30m", "2h"."""
     try:
         return float(text)
     except ValueError:

@@ -44,5 +44,7 @@ def reserve(ports: Iterable[int], say: Callable[[str], None], path: Path = RESER
         if wanted != current:
             path.write_text(render(wanted))
     except OSError as error:
-        say(f"note: cannot reserve the stack's ports ({error.strerror}); they may clash with "
-            "outgoing connections under load")
+        say(
+            f"note: cannot reserve the stack's ports ({error.strerror}); they may clash with "
+            "outgoing connections under load"
+        )

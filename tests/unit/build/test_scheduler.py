@@ -143,7 +143,9 @@ def test_key_tag_is_pushed_last_after_the_cache(fake, busybox, recorder, tmp_pat
     first, second = recorder.calls
     assert (first.tags, first.push, first.cache_to is not None) == ((), False, True)
     assert (second.tags, second.push, second.cache_to) == (
-        (f"{repo}:latest", f"{repo}:{base.tag}"), True, None
+        (f"{repo}:latest", f"{repo}:{base.tag}"),
+        True,
+        None,
     )
 
 

@@ -88,7 +88,7 @@ def test_untagged_result_created_by_another_build_is_a_race(monkeypatch) -> None
     """A cache-only export (no tags) names its result moby-dangling@DIGEST: same digest, same
     content, so losing its creation to a concurrent build of the same key is retried too."""
     dangling = "moby-dangling@sha256:" + "f" * 64
-    engine = Engine(lose=1, error=f"ERROR: failed to solve: image \"{dangling}\": already exists")
+    engine = Engine(lose=1, error=f'ERROR: failed to solve: image "{dangling}": already exists')
     monkeypatch.setattr("prebuild.engine.buildx.build", engine)
     retried: list[str] = []
     untagged = BuildRequest(context=Path("ctx"), dockerfile=Path("ctx/Dockerfile"), tags=())
