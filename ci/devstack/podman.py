@@ -2,7 +2,7 @@
 
 On the machines the stack targets, runc cannot raise RLIMIT_NOFILE/NPROC to podman's default
 ulimits ("error setting rlimit type 7: operation not permitted"), so every containers.conf
-written here sets `default_ulimits = []`. Root's podman uses a storage.conf of its own (graph
+written here sets `default_ulimits = []`; the rootless user's also sets `netns = "host"`. Root's podman uses a storage.conf of its own (graph
 under the state dir) so tests may wipe it without touching the machine's /var/lib/containers.
 The rootless user (ROOTLESS_USER) gets subordinate uid/gid ranges that overlap no other's,
 and its own store in its home, as a self-hosted runner account has.
@@ -19,6 +19,9 @@ from devstack.layout import ROOTLESS_USER, Layout
 from devstack.procs import StackError
 
 CONTAINERS_CONF = "[containers]\ndefault_ulimits = []\n"
+# rootless: the host's network namespace. The default (slirp4netns) opens /dev/net/tun, which
+# some machines keep root-only (mode 0600), and then every RUN step and `podman run` fails
+ROOTLESS_CONTAINERS_CONF = CONTAINERS_CONF + 'netns = "host"\n'
 SUBID_SIZE = 65536
 SUBID_FLOOR = 100000
 
@@ -58,7 +61,7 @@ def _ensure_user(say) -> None:
         _ensure_range(path, say)
     config = Path(user.pw_dir) / ".config" / "containers"
     config.mkdir(parents=True, exist_ok=True)
-    (config / "containers.conf").write_text(CONTAINERS_CONF)
+    (config / "containers.conf").write_text(ROOTLESS_CONTAINERS_CONF)
     for path in (config.parent, config, config / "containers.conf"):
         os.chown(path, user.pw_uid, user.pw_gid)
 
