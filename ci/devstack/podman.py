@@ -2,10 +2,11 @@
 
 On the machines the stack targets, runc cannot raise RLIMIT_NOFILE/NPROC to podman's default
 ulimits ("error setting rlimit type 7: operation not permitted"), so every containers.conf
-written here sets `default_ulimits = []`; the rootless user's also sets `netns = "host"`. Root's podman uses a storage.conf of its own (graph
-under the state dir) so tests may wipe it without touching the machine's /var/lib/containers.
-The rootless user (ROOTLESS_USER) gets subordinate uid/gid ranges that overlap no other's,
-and its own store in its home, as a self-hosted runner account has.
+written here sets `default_ulimits = []`; the rootless user's also sets `netns = "host"`.
+Root's podman uses a storage.conf of its own (graph under the state dir) so tests may wipe it
+without touching the machine's /var/lib/containers. The rootless user (ROOTLESS_USER) gets
+subordinate uid/gid ranges that overlap no other's, and its own store in its home, as a
+self-hosted runner account has.
 """
 
 from __future__ import annotations
