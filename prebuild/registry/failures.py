@@ -6,20 +6,14 @@ import socket
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
-from prebuild.registry.transport import Response, TimedOut
+from prebuild.registry.transport import Response, TimedOut, causes
 
 
 def describe(exc: BaseException) -> str:
     """A short, secret-free reason for a network failure, from anywhere in its cause chain."""
     if isinstance(exc, TimedOut | TimeoutError):  # ours, or a socket's: whatever caused it
         return "timed out"
-    seen: list[BaseException] = []
-    todo: list[object] = [exc]
-    while todo:
-        e = todo.pop()
-        if isinstance(e, BaseException) and not any(e is s for s in seen):
-            seen.append(e)
-            todo += [e.__cause__, e.__context__, getattr(e, "reason", None), *e.args]
+    seen = causes(exc)
     for kind, text in (
         (ConnectionRefusedError, "connection refused"),
         (ConnectionResetError, "connection reset"),

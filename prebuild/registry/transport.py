@@ -229,12 +229,19 @@ def _translate(exc: BaseException) -> TransportError:
         return TimedOut(str(exc))
     if isinstance(exc, LocationValueError):
         return BadURL(str(exc))
-    chain: list[BaseException] = []
-    seen: BaseException | None = exc
-    while seen is not None and len(chain) < 16:
-        chain.append(seen)
-        seen = seen.__cause__ or seen.__context__
-    chain += [a for e in chain for a in e.args if isinstance(a, BaseException)]
-    if any(isinstance(e, IncompleteRead | InvalidChunkLength) for e in chain):
+    if any(isinstance(e, IncompleteRead | InvalidChunkLength) for e in causes(exc)):
         return BodyCut(str(exc))
     return ConnectionFailed(str(exc))
+
+
+def causes(exc: BaseException) -> list[BaseException]:
+    """`exc` and everything that led to it: causes, contexts, urllib3's `reason`, and
+    exceptions carried in args (urllib3 wraps the socket error in its own)."""
+    seen: list[BaseException] = []
+    todo: list[object] = [exc]
+    while todo:
+        e = todo.pop()
+        if isinstance(e, BaseException) and not any(e is s for s in seen):
+            seen.append(e)
+            todo += [e.__cause__, e.__context__, getattr(e, "reason", None), *e.args]
+    return seen

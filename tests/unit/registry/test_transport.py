@@ -28,6 +28,9 @@ BEHAVIOURS: dict[str, tuple[bytes, bytes] | None] = {
     ),
     "stall": None,
 }
+# the whole answer at once, but 90 bytes short of its Content-Length, then the connection closes
+SHORT_BODY = b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789"
+ANSWERS = {**BEHAVIOURS, "short-body": (SHORT_BODY, b"")}
 
 
 @pytest.fixture
@@ -41,7 +44,7 @@ def hostile() -> Iterator[tuple[str, dict[str, str]]]:
         with conn:
             try:
                 conn.recv(65536)
-                behaviour = BEHAVIOURS[state["mode"]]
+                behaviour = ANSWERS[state["mode"]]
                 if behaviour is None:
                     stop.wait()
                     return
@@ -96,47 +99,26 @@ def test_per_attempt_limit_then_retry(hostile) -> None:
     assert time.monotonic() - started < 3.5
 
 
-@pytest.fixture
-def short_body() -> Iterator[str]:
-    """host:port of a server that announces 100 bytes of body, sends 10 and hangs up."""
-    server = socket.create_server(("127.0.0.1", 0))
-    stop = threading.Event()
-
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = server.accept()
-            except OSError:
-                return
-            with conn:
-                try:
-                    conn.recv(65536)
-                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789")
-                except OSError:
-                    pass
-
-    threading.Thread(target=serve, daemon=True).start()
-    yield f"127.0.0.1:{server.getsockname()[1]}"
-    stop.set()
-    server.close()
-
-
-def test_cut_body_is_retried_then_reported_as_reset(short_body: str) -> None:
+def test_cut_body_is_retried_then_reported_as_reset(hostile) -> None:
     """A body shorter than its Content-Length is never taken as the answer."""
+    host, state = hostile
+    state["mode"] = "short-body"
     client = RegistryClient(timeout=2, deadline=1.0)
     client.backoff_base = 0.05
     with pytest.raises(RegistryError, match="connection reset after") as raised:
-        client.get_manifest(ImageRef.parse(f"{short_body}/x:y"))
+        client.get_manifest(ImageRef.parse(f"{host}/x:y"))
     assert raised.value.transient
     assert int(raised.value.message.split("after ")[1].split()[0]) >= 2  # attempts
 
 
-def test_tls_to_a_plain_server_and_a_url_without_scheme_are_told_apart(short_body: str) -> None:
+def test_tls_to_a_plain_server_and_a_url_without_scheme_are_told_apart(hostile) -> None:
     """The client turns these into "TLS handshake failed" (with the insecure_registries hint)
     and "not a usable URL"; neither is a retried connection failure."""
+    host, state = hostile
+    state["mode"] = "short-body"
     http = transport.Transport()
     never = float("inf")
     with pytest.raises(transport.TLSFailed):
-        http.request("GET", f"https://{short_body}/v2/", headers={}, timeout=2, end=never)
+        http.request("GET", f"https://{host}/v2/", headers={}, timeout=2, end=never)
     with pytest.raises(transport.BadURL):
         http.request("GET", "realm-without-scheme/token", headers={}, timeout=2, end=never)
